@@ -1,0 +1,1 @@
+"""The HTTP edge: dispatch, auth, rate limits, errors, responses and the generated documents."""

@@ -1,0 +1,227 @@
+"""The ``openstoq`` command: serve, shops, keys, db."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from collections.abc import Awaitable, Callable
+from typing import Annotated, TypeVar
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from openstoq.clock import Clock
+from openstoq.db.engine import Database
+from openstoq.db.migrate import upgrade
+from openstoq.settings import BASE_PATH, Settings
+from openstoq.shops import ShopError, create_key, create_shop, find_shop, get_shop, list_keys, revoke_key
+
+app = typer.Typer(help="openstoq: a self-hostable preorder and back-in-stock engine.", no_args_is_help=True)
+shops_app = typer.Typer(help="Create shops.", no_args_is_help=True)
+keys_app = typer.Typer(help="Create, list and revoke a shop's API keys.", no_args_is_help=True)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+app.add_typer(shops_app, name="shops")
+app.add_typer(keys_app, name="keys")
+app.add_typer(db_app, name="db")
+
+console = Console(stderr=True)
+T = TypeVar("T")
+DEMO_DOMAIN = "demo.myshopify.com"
+
+
+def fail(message: str) -> typer.Exit:
+    console.print(f"[red]error:[/red] {message}")
+    return typer.Exit(1)
+
+
+def migrate(settings: Settings) -> None:
+    if settings.is_sqlite:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        upgrade(settings.sqlalchemy_url)
+    except Exception as exc:  # a database that cannot be reached: say which and how to fix it
+        raise fail(
+            f"could not migrate the database at {settings.sqlalchemy_url.split('@')[-1]}: {exc}\n"
+            "Check OPENSTOQ_DATABASE_URL (or unset it to use the embedded SQLite file)."
+        ) from None
+
+
+def run(work: Callable[[Database], Awaitable[T]]) -> T:
+    """Migrate, then run ``work`` with a database, turning ShopErrors into a clear exit."""
+    settings = Settings()
+    migrate(settings)
+
+    async def main() -> T:
+        db = Database(settings.sqlalchemy_url)
+        try:
+            return await work(db)
+        finally:
+            await db.dispose()
+
+    try:
+        return asyncio.run(main())
+    except ShopError as exc:
+        raise fail(str(exc)) from None
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Apply every pending migration."""
+    settings = Settings()
+    migrate(settings)
+    console.print(f"database is up to date ({settings.sqlalchemy_url.split('@')[-1]})")
+
+
+@shops_app.command("create")
+def shops_create(
+    domain: str,
+    platform: Annotated[str, typer.Option(help="local or shopify")] = "local",
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts")] = False,
+) -> None:
+    """Create a shop and its first API key (shown once)."""
+
+    async def work(db: Database) -> dict[str, str]:
+        now = Clock().now()
+        async with db.transaction(write=True) as session:
+            shop = await create_shop(session, domain, now, platform)
+            key = await create_key(session, shop, now)
+            return {
+                "shop_id": shop.id,
+                "domain": shop.domain,
+                "api_key": key.api_key,
+                "webhook_secret": shop.webhook_secret,
+            }
+
+    created = run(work)
+    if as_json:
+        print(json.dumps(created))
+    else:
+        console.print(f"created shop [bold]{created['domain']}[/bold] ({created['shop_id']})")
+        console.print(f"API key (shown once): [bold]{created['api_key']}[/bold]")
+        console.print(f"webhook secret: {created['webhook_secret']}")
+
+
+Shop = Annotated[str, typer.Option("--shop", help="The shop's domain, e.g. demo.myshopify.com")]
+
+
+@keys_app.command("create")
+def keys_create(
+    shop: Shop,
+    read_only: Annotated[bool, typer.Option("--read-only", help="The key may only read")] = False,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Create an API key for a shop (shown once)."""
+
+    async def work(db: Database) -> dict[str, object]:
+        async with db.transaction(write=True) as session:
+            found = await get_shop(session, shop)
+            key = await create_key(session, found, Clock().now(), read_only=read_only)
+            return {"key_id": key.id, "shop_id": found.id, "api_key": key.api_key, "read_only": key.read_only}
+
+    issued = run(work)
+    print(json.dumps(issued) if as_json else issued["api_key"])
+
+
+@keys_app.command("list")
+def keys_list(shop: Shop, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """List a shop's keys (ids and last four characters; keys themselves are never stored)."""
+
+    async def work(db: Database) -> list[dict[str, object]]:
+        async with db.transaction(write=False) as session:
+            rows = await list_keys(session, await get_shop(session, shop))
+            return [
+                {
+                    "key_id": r.id,
+                    "ends_with": r.hint,
+                    "read_only": r.read_only,
+                    "created_at": r.created_at.isoformat(),
+                    "revoked_at": r.revoked_at.isoformat() if r.revoked_at else None,
+                }
+                for r in rows
+            ]
+
+    rows = run(work)
+    if as_json:
+        print(json.dumps(rows))
+        return
+    table = Table("key id", "ends with", "access", "created", "revoked")
+    for r in rows:
+        access = "read-only" if r["read_only"] else "read-write"
+        table.add_row(str(r["key_id"]), f"…{r['ends_with']}", access, str(r["created_at"]), str(r["revoked_at"] or ""))
+    Console().print(table)
+
+
+@keys_app.command("revoke")
+def keys_revoke(shop: Shop, key: Annotated[str, typer.Argument(help="The key id, or the key itself")]) -> None:
+    """Revoke a key: requests with it get 401 from now on."""
+
+    async def work(db: Database) -> str:
+        async with db.transaction(write=True) as session:
+            row = await revoke_key(session, await get_shop(session, shop), key, Clock().now())
+            return row.id
+
+    console.print(f"revoked key {run(work)}")
+
+
+def ensure_demo(settings: Settings) -> tuple[str, str]:
+    """The demo shop and a key for it, created once; the key is kept in the data directory."""
+    key_file = settings.data_dir / "demo_api_key"
+
+    async def work(db: Database) -> tuple[str, str]:
+        now = Clock().now()
+        async with db.transaction(write=True) as session:
+            shop = await find_shop(session, DEMO_DOMAIN)
+            if shop is not None and key_file.exists():
+                return shop.domain, key_file.read_text().strip()
+            shop = shop or await create_shop(session, DEMO_DOMAIN, now)
+            key = await create_key(session, shop, now)
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        key_file.write_text(key.api_key + "\n")
+        key_file.chmod(0o600)
+        return shop.domain, key.api_key
+
+    async def main() -> tuple[str, str]:
+        db = Database(settings.sqlalchemy_url)
+        try:
+            return await work(db)
+        finally:
+            await db.dispose()
+
+    return asyncio.run(main())
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on")] = 8000,
+    demo: Annotated[bool, typer.Option("--demo", help="Create (once) a demo shop and print its key")] = False,
+) -> None:
+    """Run migrations, then serve the API (and its documents) on the embedded default or PostgreSQL."""
+    import uvicorn
+
+    from openstoq.app import create_app
+
+    settings = Settings()
+    migrate(settings)
+    base = f"http://{host}:{port}{BASE_PATH}"
+    if demo:
+        domain, key = ensure_demo(settings)
+        console.print(f"demo shop [bold]{domain}[/bold], API key [bold]{key}[/bold]")
+        console.print(f"try: curl -s -H 'X-Auth-Token: {key}' {base}/help")
+    where = "SQLite at " + str(settings.data_dir.resolve()) if settings.is_sqlite else "PostgreSQL"
+    console.print(f"openstoq serving {base} on {where}")
+    uvicorn.run(
+        create_app(settings),
+        host=host,
+        port=port,
+        log_level=settings.log_level,
+        access_log=False,
+        loop="uvloop" if sys.platform != "win32" else "asyncio",
+        http="httptools",
+    )
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()

@@ -1,0 +1,1 @@
+"""Preorders: offers, their capabilities, product variants, orders and reports."""

@@ -1,0 +1,106 @@
+"""Offer capabilities: each is one block of settings with a read, a deep-partial PATCH and named POSTs.
+
+A capability is declared once (its model with defaults, its toggles) and ``declare`` turns it into
+its read and update actions. Named actions call ``change`` so every write follows the same path:
+lock the offer, refuse when discarded, merge, validate the whole block, store, record history.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from openstoq.context import ActionContext
+from openstoq.db.models import Offer
+from openstoq.errors import ValidationFailed
+from openstoq.merge import changed_paths, deep_merge
+from openstoq.preorders.offers import OFFER_ID, PATH, load, load_active, record
+from openstoq.registry import ActionGroup, Params, Payload
+from openstoq.validation import messages, partial_model
+
+
+@dataclass(frozen=True)
+class Capability:
+    name: str
+    model: type[BaseModel]  # the whole block, with the defaults a new offer starts from
+    summary: str  # what the block holds, for action descriptions
+    toggles: tuple[str, ...] = ()
+    aliases: tuple[str, ...] = ()
+
+    @property
+    def path(self) -> str:
+        return f"{PATH}/:id/{self.name}"
+
+    def defaults(self) -> dict[str, Any]:
+        return self.model().model_dump(mode="json")
+
+    def block(self, offer: Offer) -> dict[str, Any]:
+        """The offer's block: defaults under what was stored, so fields added later get defaults."""
+        return deep_merge(self.defaults(), (offer.capabilities or {}).get(self.name, {}))
+
+
+CAPABILITIES: dict[str, Capability] = {}
+
+
+def summaries(offer: Offer) -> dict[str, Any]:
+    return {name: capability.block(offer) for name, capability in CAPABILITIES.items()}
+
+
+async def change(
+    ctx: ActionContext, offer_id: str, capability: Capability, patch: dict[str, Any], action: str
+) -> Payload:
+    """Apply ``patch`` to the offer's block in this transaction and return the whole block."""
+    offer, _ = await load_active(ctx, offer_id)
+    before = capability.block(offer)
+    merged = deep_merge(before, patch)
+    try:
+        after = capability.model.model_validate(merged).model_dump(mode="json")
+    except ValidationError as exc:
+        raise ValidationFailed(*messages(exc)) from None
+    changes = changed_paths(before, after)
+    if changes:
+        # Assign a new dict: JSON columns do not track in-place mutation.
+        offer.capabilities = {**(offer.capabilities or {}), capability.name: after}
+        record(ctx, offer, f"{capability.name}.{action}", changes=changes)
+        await ctx.session.flush()
+    return after
+
+
+def declare(group: ActionGroup, capability: Capability) -> None:
+    """Register the capability and declare its read and its deep-partial PATCH."""
+    CAPABILITIES[capability.name] = capability
+    patch_model = partial_model(capability.model, f"{capability.model.__name__}Patch")
+    label = capability.name.replace("_", " ")
+
+    async def read(ctx: ActionContext, params: Params, _: None) -> Payload:
+        offer, _count = await load(ctx, params["id"])
+        return capability.block(offer)
+
+    async def update(ctx: ActionContext, params: Params, body: BaseModel) -> Payload:
+        return await change(ctx, params["id"], capability, body.model_dump(exclude_unset=True), "update")
+
+    group.action(
+        "read",
+        "GET",
+        capability.path,
+        f"Read an offer's {label} settings: {capability.summary}.",
+        aliases=tuple(f"show {a}" for a in capability.aliases),
+        params=(OFFER_ID,),
+        response=capability.model,
+    )(read)
+    notes = ["Deep-partial: send only the keys you change, at any depth; keys not sent are untouched."]
+    if capability.toggles:
+        notes.append("Toggles: " + ", ".join(capability.toggles) + ".")
+    group.action(
+        "update",
+        "PATCH",
+        capability.path,
+        f"Change an offer's {label} settings ({capability.summary}); answers the whole block.",
+        aliases=tuple(f"change {a}" for a in capability.aliases),
+        notes=tuple(notes),
+        params=(OFFER_ID,),
+        request=patch_model,
+        response=capability.model,
+    )(update)

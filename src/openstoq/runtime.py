@@ -1,0 +1,105 @@
+"""The runtime every face shares: authenticate a key, then invoke an action exactly one way.
+
+HTTP and MCP both end in ``Runtime.invoke``: the same permission check, rate-limit points,
+validation, single transaction and handler. Neither face has a path of its own past auth.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from openstoq.api.ratelimit import Budget, RateLimiter
+from openstoq.clock import Clock
+from openstoq.context import ActionContext, Principal
+from openstoq.db.engine import Database
+from openstoq.errors import ActionError, Forbidden, NotFound, Unauthorized
+from openstoq.registry import Action, Registry
+from openstoq.settings import Settings
+from openstoq.shops import authenticate
+from openstoq.validation import validate_body, validate_query
+
+MISSING_KEY = "Missing API key: send it in the X-Auth-Token header"
+BAD_KEY = "Invalid API key: it is unknown or was revoked"
+
+
+@dataclass(slots=True)
+class Outcome:
+    payload: Any
+    status: int
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+class Runtime:
+    def __init__(
+        self,
+        settings: Settings,
+        registry: Registry,
+        *,
+        db: Database | None = None,
+        clock: Clock | None = None,
+        limiter: RateLimiter | None = None,
+    ) -> None:
+        self.settings = settings
+        self.registry = registry
+        self.db = db or Database(settings.sqlalchemy_url)
+        self.clock = clock or Clock()
+        self.limiter = limiter or RateLimiter(settings)
+
+    async def authenticate(self, token: str | None) -> Principal:
+        if not token:
+            raise Unauthorized(MISSING_KEY)
+        async with self.db.transaction(write=False) as session:
+            principal = await authenticate(session, token)
+        if principal is None:
+            raise Unauthorized(BAD_KEY)
+        return principal
+
+    async def spend(self, principal: Principal, cost: int) -> Budget:
+        return await self.limiter.spend(principal.shop_id, cost)
+
+    def cost(self, action: Action) -> int:
+        return action.cost if action.cost is not None else self.limiter.cost(action.method)
+
+    async def invoke(
+        self,
+        principal: Principal,
+        action: Action,
+        raw_params: dict[str, str],
+        *,
+        body: bytes = b"",
+        query: dict[str, Any] | None = None,
+        source: Literal["api", "mcp", "cli", "scheduler"] = "api",
+    ) -> Outcome:
+        """Run ``action`` for ``principal``: 403, 429, 404, 400/422 or the handler's payload."""
+        if principal.read_only and not action.is_read:
+            raise Forbidden(f"This API key is read-only; {action.method} {action.path} needs a read-write key")
+        budget = await self.spend(principal, self.cost(action))
+        try:
+            params = self._params(action, raw_params)
+            request = None
+            if action.request is not None:
+                if action.is_read:
+                    request = validate_query(action.request, query or {})
+                else:
+                    request = validate_body(action.request, body)
+            async with self.db.transaction(write=not action.is_read) as session:
+                ctx = ActionContext(principal.shop_id, principal.domain, session, self.clock, self.settings, source)
+                payload = await action.handler(ctx, params, request)
+        except ActionError as exc:
+            exc.headers = {**budget.headers(), **exc.headers}
+            raise
+        return Outcome(payload, 200 if action.is_read else 202, budget.headers())
+
+    @staticmethod
+    def _params(action: Action, raw: dict[str, str]) -> dict[str, Any]:
+        params: dict[str, Any] = {}
+        for spec in action.params:
+            value = spec.parse(str(raw.get(spec.name, "")))
+            if value is None:
+                raise NotFound(f"{spec.noun.capitalize()} {raw.get(spec.name)} not found")
+            params[spec.name] = value
+        return params
+
+    async def close(self) -> None:
+        await self.db.dispose()

@@ -1,0 +1,193 @@
+"""Request models and how their errors read.
+
+Every action's request is a pydantic model; the same model validates requests and produces the
+JSON Schema shown in ``/help``, OpenAPI and MCP. Bodies are validated from JSON in strict mode
+(``"1"`` is not an integer, ``1`` is not a boolean); query strings in lax mode (everything
+arrives as text there).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, model_validator
+from pydantic_core import ErrorDetails, PydanticUndefined
+
+from openstoq.errors import BadRequest, ValidationFailed
+
+COLOR_PATTERN = r"^#[0-9a-fA-F]{6}$"
+Color = Annotated[str, Field(pattern=COLOR_PATTERN, examples=["#1a2b3c"])]
+
+# Patterns get a reading a person understands; anything else prints the pattern itself.
+PATTERN_NAMES = {COLOR_PATTERN: "a #rrggbb colour"}
+
+
+def _reject_nul(value: Any) -> None:
+    # PostgreSQL text cannot hold NUL; refuse it at the edge instead of failing in the database.
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise ValueError("text must not contain NUL characters")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _reject_nul(key)
+            _reject_nul(item)
+    elif isinstance(value, list):
+        for item in value:
+            _reject_nul(item)
+
+
+class RequestModel(BaseModel):
+    """Base of every request model: unknown keys are errors, text never holds NUL."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_nul(cls, data: Any) -> Any:
+        _reject_nul(data)
+        return data
+
+
+class EmptyBody(RequestModel):
+    """An action that takes no body."""
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def _drop_default(schema: dict[str, Any]) -> None:
+    schema.pop("default", None)
+
+
+def partial_model(model: type[BaseModel], name: str | None = None) -> type[RequestModel]:
+    """The deep-partial twin of ``model``: every key optional at every depth, none nullable.
+
+    A key that is not sent is not touched; ``null`` is refused unless the full model allows it.
+    The schema shows no defaults, since a PATCH has none.
+    """
+    fields: dict[str, Any] = {}
+    for field_name, info in model.model_fields.items():
+        annotation = info.annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            annotation = partial_model(annotation)
+        fields[field_name] = (
+            annotation,
+            Field(
+                default=None,
+                description=info.description,
+                json_schema_extra=_drop_default,
+                **_constraints(info),
+            ),
+        )
+    return create_model(name or f"{model.__name__}Patch", __base__=RequestModel, __doc__=model.__doc__, **fields)
+
+
+def _constraints(info: Any) -> dict[str, Any]:
+    """The pattern/bound constraints of a field, carried over to its partial twin."""
+    out: dict[str, Any] = {}
+    for meta in info.metadata:
+        for key in ("pattern", "ge", "gt", "le", "lt", "min_length", "max_length"):
+            value = getattr(meta, key, None)
+            if value is not None and value is not PydanticUndefined:
+                out[key] = value
+    return out
+
+
+def _loc(error: ErrorDetails) -> str:
+    parts = [str(p) for p in error["loc"] if not isinstance(p, int)]
+    indexes = [p for p in error["loc"] if isinstance(p, int)]
+    name = ".".join(parts)
+    if indexes:
+        name += "".join(f"[{i}]" for i in indexes)
+    return name or "body"
+
+
+_TYPE_WORDS = {
+    "string_type": "a string",
+    "int_type": "an integer",
+    "int_parsing": "an integer",
+    "int_from_float": "an integer",
+    "float_type": "a number",
+    "float_parsing": "a number",
+    "bool_type": "a boolean (true or false)",
+    "bool_parsing": "a boolean (true or false)",
+    "dict_type": "an object",
+    "model_type": "an object",
+    "model_attributes_type": "an object",
+    "list_type": "an array",
+    "datetime_type": "an ISO 8601 date-time with offset",
+    "datetime_parsing": "an ISO 8601 date-time with offset",
+    "datetime_from_date_parsing": "an ISO 8601 date-time with offset",
+    "timezone_aware": "an ISO 8601 date-time with offset",
+    "date_type": "an ISO 8601 date (YYYY-MM-DD)",
+    "date_parsing": "an ISO 8601 date (YYYY-MM-DD)",
+    "date_from_datetime_parsing": "an ISO 8601 date (YYYY-MM-DD)",
+    "uuid_type": "a UUID",
+    "uuid_parsing": "a UUID",
+    "none_required": "null",
+}
+
+
+def error_message(error: ErrorDetails) -> str:
+    """One pydantic error as one sentence that names the field and the rule."""
+    kind, loc, ctx = error["type"], _loc(error), error.get("ctx") or {}
+    if kind == "missing":
+        return f"{loc} is required"
+    if kind == "extra_forbidden":
+        return f"{loc} is not a known field"
+    if kind in ("literal_error", "enum"):
+        allowed = re.findall(r"'([^']*)'", str(ctx.get("expected", ""))) or [str(ctx.get("expected"))]
+        return f"{loc} must be one of: {', '.join(allowed)}"
+    if kind == "string_pattern_mismatch":
+        pattern = str(ctx.get("pattern"))
+        return f"{loc} must be {PATTERN_NAMES.get(pattern, f'text matching {pattern}')}"
+    if kind == "string_too_short":
+        n = ctx.get("min_length", 1)
+        return f"{loc} must not be empty" if n == 1 else f"{loc} must be at least {n} characters"
+    if kind == "string_too_long":
+        return f"{loc} must be at most {ctx.get('max_length')} characters"
+    if kind in ("too_short", "too_long"):
+        bound = "at least" if kind == "too_short" else "at most"
+        n = ctx.get("min_length" if kind == "too_short" else "max_length")
+        return f"{loc} must have {bound} {n} items"
+    bounds = {"greater_than": ">", "greater_than_equal": ">=", "less_than": "<", "less_than_equal": "<="}
+    if kind in bounds:
+        limit = next(iter(ctx.values()), "")
+        return f"{loc} must be {bounds[kind]} {limit}"
+    if kind in _TYPE_WORDS:
+        return f"{loc} must be {_TYPE_WORDS[kind]}"
+    if kind == "value_error":
+        return f"{loc}: {ctx.get('error', error['msg'])}" if loc != "body" else str(ctx.get("error"))
+    return f"{loc}: {error['msg']}"
+
+
+def messages(exc: ValidationError) -> list[str]:
+    seen: dict[str, None] = {}
+    for error in exc.errors(include_url=False):
+        seen.setdefault(error_message(error), None)
+    return list(seen)
+
+
+def validate_body(model: type[M], raw: bytes) -> M:
+    """Validate a JSON body (bytes) against ``model``: 400 when it is not JSON, 422 listing every problem."""
+    if not raw.strip():
+        raw = b"{}"
+    try:
+        return model.model_validate_json(raw, strict=True)
+    except ValidationError as exc:
+        errors = exc.errors(include_url=False)
+        if any(e["type"] == "json_invalid" for e in errors):
+            detail = errors[0].get("ctx", {}).get("error", "invalid JSON")
+            raise BadRequest(f"request body is not valid JSON: {detail}") from None
+        if any(e["type"] == "model_type" and not e["loc"] for e in errors):
+            raise ValidationFailed("request body must be a JSON object") from None
+        raise ValidationFailed(*messages(exc)) from None
+
+
+def validate_query(model: type[M], params: dict[str, Any]) -> M:
+    """Validate query parameters (text) against ``model``, converting types leniently."""
+    try:
+        return model.model_validate(params)
+    except ValidationError as exc:
+        raise ValidationFailed(*messages(exc)) from None
