@@ -32,9 +32,11 @@ def _reject_nul(value: Any) -> None:
         for key, item in value.items():
             _reject_nul(key)
             _reject_nul(item)
-    elif isinstance(value, list):
+    elif isinstance(value, list | tuple):
         for item in value:
             _reject_nul(item)
+    elif isinstance(value, BaseModel):
+        _reject_nul(value.__dict__)
 
 
 class RequestModel(BaseModel):
@@ -42,11 +44,12 @@ class RequestModel(BaseModel):
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
 
-    @model_validator(mode="before")
-    @classmethod
-    def _no_nul(cls, data: Any) -> Any:
-        _reject_nul(data)
-        return data
+    # An "after" check: a "before" validator would make JSON input validate in Python mode,
+    # where strict mode refuses ISO strings for datetimes.
+    @model_validator(mode="after")
+    def _no_nul(self) -> Any:
+        _reject_nul(self.__dict__)
+        return self
 
 
 class EmptyBody(RequestModel):
