@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, Integer, String
+from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from openstoq.db.types import JSONDoc, UTCDateTime
@@ -83,6 +83,9 @@ class OfferVariant(Base):
     shop_id: Mapped[str] = mapped_column(ForeignKey("shops.id", ondelete="CASCADE"), primary_key=True)
     offer_id: Mapped[str] = mapped_column(ForeignKey("offers.id", ondelete="CASCADE"), primary_key=True)
     variant_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    # Per-variant overrides of the offer's defaults.
+    max_count: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    shipping_text: Mapped[str | None] = mapped_column(String(500), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
     __table_args__ = (Index("ix_offer_variants_shop_variant", "shop_id", "variant_id"),)
@@ -105,3 +108,162 @@ class OfferEvent(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
     __table_args__ = (Index("ix_offer_events_shop_offer", "shop_id", "offer_id", "id"),)
+
+
+# --- the platform mirror: catalog, inventory, customers, orders (what the shop's platform holds) ---
+
+
+class Product(Base):
+    __tablename__ = "products"
+
+    shop_id: Mapped[str] = mapped_column(ForeignKey("shops.id", ondelete="CASCADE"), primary_key=True)
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)  # the platform's product id
+    title: Mapped[str] = mapped_column(String(255))
+    handle: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    vendor: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    product_type: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    status: Mapped[str] = mapped_column(String(16), default="active")
+    collection_ids: Mapped[list[int]] = mapped_column(JSONDoc, default=list)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+class Variant(Base):
+    """A platform variant, with the preorder count openstoq keeps for it."""
+
+    __tablename__ = "variants"
+
+    shop_id: Mapped[str] = mapped_column(ForeignKey("shops.id", ondelete="CASCADE"), primary_key=True)
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)  # the platform's variant id
+    product_id: Mapped[int] = mapped_column(BigInteger)
+    title: Mapped[str] = mapped_column(String(255))
+    sku: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    price: Mapped[str] = mapped_column(String(32), default="0.00")  # decimal string, shop currency
+    position: Mapped[int] = mapped_column(Integer, default=1)
+    inventory_item_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    inventory_quantity: Mapped[int] = mapped_column(Integer, default=0)  # sum over locations
+    inventory_policy: Mapped[str] = mapped_column(String(16), default="deny")  # deny | continue
+    preorder_count: Mapped[int] = mapped_column(Integer, default=0)  # units on open preorder lines
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+    __table_args__ = (
+        Index("ix_variants_shop_product", "shop_id", "product_id"),
+        Index("ix_variants_shop_inventory_item", "shop_id", "inventory_item_id"),
+    )
+
+
+class InventoryLevel(Base):
+    __tablename__ = "inventory_levels"
+
+    shop_id: Mapped[str] = mapped_column(ForeignKey("shops.id", ondelete="CASCADE"), primary_key=True)
+    inventory_item_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    location_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    available: Mapped[int] = mapped_column(Integer)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class Customer(Base):
+    __tablename__ = "customers"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    shop_id: Mapped[str] = mapped_column(ForeignKey("shops.id", ondelete="CASCADE"))
+    platform_customer_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    email: Mapped[str | None] = mapped_column(String(320), nullable=True)
+    first_name: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    last_name: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    phone: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    redacted_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+    __table_args__ = (
+        UniqueConstraint("shop_id", "platform_customer_id", name="uq_customers_shop_platform_id"),
+        Index("ix_customers_shop_email", "shop_id", "email"),
+    )
+
+
+class Order(Base):
+    """A platform order with at least one preorder line (other orders are not kept)."""
+
+    __tablename__ = "orders"
+
+    shop_id: Mapped[str] = mapped_column(ForeignKey("shops.id", ondelete="CASCADE"), primary_key=True)
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)  # the platform's order id
+    name: Mapped[str] = mapped_column(String(64))
+    email: Mapped[str | None] = mapped_column(String(320), nullable=True)
+    customer_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    currency: Mapped[str] = mapped_column(String(3))
+    financial_status: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    fulfillment_status: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    total_price: Mapped[str] = mapped_column(String(32))
+    total_outstanding: Mapped[str] = mapped_column(String(32), default="0.00")
+    tags: Mapped[list[str]] = mapped_column(JSONDoc, default=list)
+    placed_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+    __table_args__ = (
+        Index("ix_orders_shop_placed", "shop_id", "placed_at"),
+        Index("ix_orders_shop_customer", "shop_id", "customer_id"),
+    )
+
+
+class OrderLine(Base):
+    __tablename__ = "order_lines"
+
+    shop_id: Mapped[str] = mapped_column(ForeignKey("shops.id", ondelete="CASCADE"), primary_key=True)
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)  # the platform's line item id
+    order_id: Mapped[int] = mapped_column(BigInteger)
+    variant_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    product_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    offer_id: Mapped[str | None] = mapped_column(String(36), nullable=True)  # set on preorder lines
+    quantity: Mapped[int] = mapped_column(Integer)
+    price: Mapped[str] = mapped_column(String(32))
+    title: Mapped[str] = mapped_column(String(255))
+    variant_title: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    sku: Mapped[str | None] = mapped_column(String(255), nullable=True)
+
+    __table_args__ = (
+        Index("ix_order_lines_shop_order", "shop_id", "order_id"),
+        Index("ix_order_lines_shop_variant", "shop_id", "variant_id"),
+    )
+
+
+class Metafield(Base):
+    """A metafield as the platform holds it (on ``local``, openstoq is the platform)."""
+
+    __tablename__ = "platform_metafields"
+
+    shop_id: Mapped[str] = mapped_column(ForeignKey("shops.id", ondelete="CASCADE"), primary_key=True)
+    owner_type: Mapped[str] = mapped_column(String(16), primary_key=True)  # shop | variant
+    owner_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)  # 0 for the shop
+    namespace: Mapped[str] = mapped_column(String(64), primary_key=True)
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    type: Mapped[str] = mapped_column(String(64))
+    value: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class SellingPlanGroup(Base):
+    """A selling plan group as the platform holds it: one per offer, with its member variants."""
+
+    __tablename__ = "platform_selling_plan_groups"
+
+    shop_id: Mapped[str] = mapped_column(ForeignKey("shops.id", ondelete="CASCADE"), primary_key=True)
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    selling_plan_id: Mapped[int] = mapped_column(BigInteger)
+    name: Mapped[str] = mapped_column(String(255))
+    variant_ids: Mapped[list[int]] = mapped_column(JSONDoc, default=list)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class WebhookDelivery(Base):
+    """A webhook already accepted: a repeated ``X-Shopify-Webhook-Id`` is acknowledged and ignored."""
+
+    __tablename__ = "webhook_deliveries"
+
+    shop_id: Mapped[str] = mapped_column(ForeignKey("shops.id", ondelete="CASCADE"), primary_key=True)
+    webhook_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    topic: Mapped[str] = mapped_column(String(64))
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime())
