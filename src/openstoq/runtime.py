@@ -13,14 +13,22 @@ from openstoq.api.ratelimit import Budget, RateLimiter
 from openstoq.clock import Clock
 from openstoq.context import ActionContext, Principal
 from openstoq.db.engine import Database
-from openstoq.errors import ActionError, Forbidden, NotFound, Unauthorized
+from openstoq.errors import ActionError, BadRequest, Forbidden, NotFound, Unauthorized
 from openstoq.registry import Action, Registry
 from openstoq.settings import Settings
 from openstoq.shops import authenticate
-from openstoq.validation import validate_body, validate_query
+from openstoq.validation import EmptyBody, validate_body, validate_query
 
 MISSING_KEY = "Missing API key: send it in the X-Auth-Token header"
 BAD_KEY = "Invalid API key: it is unknown or was revoked"
+JSON = "application/json"
+
+
+def check_content_type(content_type: str, body: bytes) -> None:
+    """A body sent as anything but JSON is a 400; an empty body needs no content type."""
+    media_type = content_type.split(";")[0].strip().lower()
+    if body.strip() and media_type != JSON and not media_type.endswith("+json"):
+        raise BadRequest(f"Content-Type must be {JSON}, not {media_type}")
 
 
 @dataclass(slots=True)
@@ -42,7 +50,9 @@ class Runtime:
     ) -> None:
         self.settings = settings
         self.registry = registry
-        self.db = db or Database(settings.sqlalchemy_url)
+        self.db = db or Database(
+            settings.sqlalchemy_url, pool_size=settings.db_pool_size, max_overflow=settings.db_max_overflow
+        )
         self.clock = clock or Clock()
         self.limiter = limiter or RateLimiter(settings)
 
@@ -69,20 +79,28 @@ class Runtime:
         *,
         body: bytes = b"",
         query: dict[str, Any] | None = None,
+        content_type: str | None = None,
         source: Literal["api", "mcp", "cli", "scheduler"] = "api",
     ) -> Outcome:
-        """Run ``action`` for ``principal``: 403, 429, 404, 400/422 or the handler's payload."""
+        """Run ``action`` for ``principal``: 403, 429, 404, 400/422 or the handler's payload.
+
+        ``content_type`` is the HTTP Content-Type of ``body`` (None where there is none, e.g. MCP).
+        """
         if principal.read_only and not action.is_read:
-            raise Forbidden(f"This API key is read-only; {action.method} {action.path} needs a read-write key")
+            budget = await self.limiter.peek(principal.shop_id)  # refused, so it costs nothing
+            raise Forbidden(
+                f"This API key is read-only; {action.method} {action.path} needs a read-write key",
+                headers=budget.headers(),
+            )
         budget = await self.spend(principal, self.cost(action))
         try:
             params = self._params(action, raw_params)
-            request = None
-            if action.request is not None:
-                if action.is_read:
-                    request = validate_query(action.request, query or {})
-                else:
-                    request = validate_body(action.request, body)
+            if content_type is not None and not action.is_read:
+                check_content_type(content_type, body)
+            # No request model means no keys at all, as the published schema ({} with no extra keys) says.
+            model = action.request or EmptyBody
+            checked = validate_query(model, query or {}) if action.is_read else validate_body(model, body)
+            request = checked if action.request is not None else None
             async with self.db.transaction(write=not action.is_read) as session:
                 ctx = ActionContext(principal.shop_id, principal.domain, session, self.clock, self.settings, source)
                 payload = await action.handler(ctx, params, request)

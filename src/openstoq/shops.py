@@ -10,7 +10,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from openstoq.context import Principal
@@ -112,18 +112,20 @@ async def revoke_key(session: AsyncSession, shop: Shop, key_or_id: str, now: dat
     return row
 
 
+# Built once: constructing the statement per request costs more than running it.
+_PRINCIPAL = (
+    select(ApiKey.id, ApiKey.key_hash, ApiKey.read_only, Shop.id, Shop.domain)
+    .join(Shop, Shop.id == ApiKey.shop_id)
+    .where(ApiKey.key_hash == bindparam("digest"), ApiKey.revoked_at.is_(None))
+)
+
+
 async def authenticate(session: AsyncSession, token: str | None) -> Principal | None:
     """The principal for a presented key, or None when it is missing, malformed, unknown or revoked."""
     if not token or not KEY_PATTERN.match(token):
         return None
     digest = hash_key(token)
-    row = (
-        await session.execute(
-            select(ApiKey.id, ApiKey.key_hash, ApiKey.read_only, Shop.id, Shop.domain)
-            .join(Shop, Shop.id == ApiKey.shop_id)
-            .where(ApiKey.key_hash == digest, ApiKey.revoked_at.is_(None))
-        )
-    ).first()
+    row = (await session.execute(_PRINCIPAL, {"digest": digest})).first()
     # The index lookup finds the row; the constant-time compare is what decides.
     if row is None or not hmac.compare_digest(row[1], digest):
         return None

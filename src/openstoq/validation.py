@@ -12,7 +12,7 @@ import re
 from typing import Annotated, Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, model_validator
-from pydantic_core import ErrorDetails, PydanticUndefined
+from pydantic_core import ErrorDetails, PydanticCustomError, PydanticUndefined
 
 from openstoq.errors import BadRequest, ValidationFailed
 
@@ -23,20 +23,24 @@ Color = Annotated[str, Field(pattern=COLOR_PATTERN, examples=["#1a2b3c"])]
 PATTERN_NAMES = {COLOR_PATTERN: "a #rrggbb colour"}
 
 
-def _reject_nul(value: Any) -> None:
+def _nul_paths(value: Any, path: str = "") -> list[str]:
+    """Where ``value`` holds text with a NUL character, as field paths relative to it."""
     # PostgreSQL text cannot hold NUL; refuse it at the edge instead of failing in the database.
     if isinstance(value, str):
-        if "\x00" in value:
-            raise ValueError("text must not contain NUL characters")
-    elif isinstance(value, dict):
+        return [path or "body"] if "\x00" in value else []
+    if isinstance(value, BaseModel):
+        value = value.__dict__
+    if isinstance(value, dict):
+        found: list[str] = []
         for key, item in value.items():
-            _reject_nul(key)
-            _reject_nul(item)
-    elif isinstance(value, list | tuple):
-        for item in value:
-            _reject_nul(item)
-    elif isinstance(value, BaseModel):
-        _reject_nul(value.__dict__)
+            name = f"{path}.{key}" if path else str(key)
+            if "\x00" in str(key):
+                found.append(path or "body")
+            found += _nul_paths(item, name)
+        return found
+    if isinstance(value, list | tuple):
+        return [p for i, item in enumerate(value) for p in _nul_paths(item, f"{path}[{i}]")]
+    return []
 
 
 class RequestModel(BaseModel):
@@ -48,7 +52,9 @@ class RequestModel(BaseModel):
     # where strict mode refuses ISO strings for datetimes.
     @model_validator(mode="after")
     def _no_nul(self) -> Any:
-        _reject_nul(self.__dict__)
+        paths = _nul_paths(self.__dict__)
+        if paths:
+            raise PydanticCustomError("nul_text", "text must not contain NUL characters", {"paths": paths})
         return self
 
 
@@ -137,6 +143,9 @@ def error_message(error: ErrorDetails) -> str:
     kind, loc, ctx = error["type"], _loc(error), error.get("ctx") or {}
     if kind == "missing":
         return f"{loc} is required"
+    if kind == "nul_text":  # paths relative to the model that found them
+        paths = [p if loc == "body" else f"{loc}.{p}" for p in ctx.get("paths", [])]
+        return f"{', '.join(paths) or loc} must not contain NUL characters"
     if kind == "extra_forbidden":
         return f"{loc} is not a known field"
     if kind in ("literal_error", "enum"):

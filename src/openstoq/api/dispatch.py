@@ -19,7 +19,8 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from openstoq.api.docs import Documents
-from openstoq.errors import ActionError, BadRequest, NotFound, ValidationFailed
+from openstoq.api.middleware import request_id as middleware_request_id
+from openstoq.errors import ActionError, NotFound, ValidationFailed
 from openstoq.runtime import Runtime
 
 log = logging.getLogger("openstoq.api")
@@ -76,8 +77,9 @@ class Dispatcher:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope, receive)
+        # The app's middleware gave the request its id; mounted without it, the dispatcher picks one.
         incoming = request.headers.get("x-request-id", "")
-        request_id = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        request_id = middleware_request_id(scope) or (incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex)
         try:
             response = await self.dispatch(request)
         except ActionError as exc:
@@ -101,24 +103,23 @@ class Dispatcher:
             return self.document(path)
         runtime = self.runtime
         matched = runtime.registry.match(method, path)
+        # `<prefix>/help` is scoped help unless an action declares that literal path: a placeholder
+        # must not swallow it (GET /preorders/offers/help is help, not the offer with id "help").
+        if method == "GET" and path.endswith("/help") and (matched is None or matched[0].segments[-1] != "help"):
+            return await self.help(request, path.removesuffix("help"))
         if matched is None:
-            if method == "GET" and (path == "/help" or path.endswith("/help")):
-                return await self.help(request, path.removesuffix("help"))
             raise unknown_action(method, path)
         action, values = matched
         principal = await runtime.authenticate(request.headers.get("x-auth-token"))
-        body = b""
-        if not action.is_read:
-            body = await request.body()
-            content_type = request.headers.get("content-type", JSON).split(";")[0].strip().lower()
-            if body.strip() and content_type != JSON and not content_type.endswith("+json"):
-                raise BadRequest(f"Content-Type must be {JSON}, not {content_type}")
+        body = b"" if action.is_read else await request.body()
         outcome = await runtime.invoke(
             principal,
             action,
             dict(zip((p.name for p in action.params), values, strict=True)),
             body=body,
             query=query_dict(action.request, request.query_params) if action.is_read else None,
+            # Checked after the permission check and the rate limit, so the 400 carries the budget.
+            content_type=None if action.is_read else request.headers.get("content-type", JSON),
         )
         return json_response(outcome.payload, outcome.status, outcome.headers)
 

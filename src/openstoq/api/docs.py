@@ -31,6 +31,33 @@ RATE_LIMIT_SCHEMA: dict[str, Any] = {
         "message": {"type": "string"},
     },
 }
+MANIFEST_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["version", "base_path", "actions"],
+    "additionalProperties": False,
+    "properties": {
+        "version": {"const": "v2"},
+        "base_path": {"const": BASE_PATH},
+        "actions": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["name", "method", "path", "description", "aliases", "request_schema"],
+                "additionalProperties": False,
+                "properties": {
+                    "name": {"type": "string"},
+                    "method": {"enum": ["GET", "POST", "PUT", "PATCH", "DELETE"]},
+                    "path": {"type": "string"},
+                    "description": {"type": "string"},
+                    "aliases": {"type": "array", "items": {"type": "string"}},
+                    "path_params": {"type": "array", "items": {"type": "object", "required": ["name"]}},
+                    "request_schema": {"type": "object"},
+                    "notes": {"type": "array", "items": {"type": "string"}},
+                },
+            },
+        },
+    },
+}
 ERROR_STATUSES = {
     "400": "Malformed request: the body is not JSON, or not sent as application/json",
     "401": "Missing or invalid API key",
@@ -158,12 +185,11 @@ def openapi(registry: Registry) -> dict[str, Any]:
         "summary": "The manifest of every action, or of those under a path prefix",
         "parameters": [{"name": "prefix", "in": "query", "required": False, "schema": {"type": "string"}}],
         "responses": {
-            "200": {
-                "description": "OK",
-                "content": _json({"type": "object", "required": ["version", "actions"]}),
+            "200": {"description": "OK", "content": _json(MANIFEST_SCHEMA)},
+            **{
+                code: {"description": ERROR_STATUSES[code], "content": _json(ERROR_SCHEMA)}
+                for code in ("401", "404", "422")
             },
-            "401": {"description": ERROR_STATUSES["401"], "content": _json(ERROR_SCHEMA)},
-            "404": {"description": ERROR_STATUSES["404"], "content": _json(ERROR_SCHEMA)},
             "429": {"description": "Rate limit exceeded", "content": _json(RATE_LIMIT_SCHEMA)},
         },
     }

@@ -42,6 +42,11 @@ class RateLimiter:
     def cost(self, method: str) -> int:
         return self.settings.read_cost if method == "GET" else self.settings.write_cost
 
+    async def peek(self, shop_id: str) -> Budget:
+        """The shop's budget now, spending nothing (for responses that cost no points)."""
+        reset, remaining = await self.limiter.get_window_stats(self.item, shop_id)
+        return Budget(self.item.amount, max(0, remaining), math.ceil(reset))
+
     async def spend(self, shop_id: str, cost: int) -> Budget:
         """Take ``cost`` points from the shop's window, or raise 429 having taken nothing."""
         accepted = cost == 0 or await self.limiter.hit(self.item, shop_id, cost=cost)
