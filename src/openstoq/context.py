@@ -28,4 +28,4 @@ class ActionContext:
     session: AsyncSession
     clock: Clock
     settings: Settings
-    source: Literal["api", "mcp", "cli", "scheduler"] = "api"
+    source: Literal["api", "mcp", "cli", "scheduler", "webhook"] = "api"

@@ -30,9 +30,9 @@ class VariantPayload(BaseModel):
     title: str = Field("Default Title", max_length=255)
     sku: str | None = Field(None, max_length=255)
     price: str | float | int = "0.00"
-    position: int = 1
+    position: int = Field(1, ge=-(2**31), lt=2**31)  # an INTEGER column
     inventory_item_id: int | None = Field(None, ge=1, lt=2**63)
-    inventory_quantity: int | None = None
+    inventory_quantity: int | None = Field(None, ge=-(2**31), lt=2**31)
     inventory_policy: str = "deny"
 
 

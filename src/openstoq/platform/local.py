@@ -66,9 +66,19 @@ class LocalPlatform(Platform):
 
     async def set_metafields(self, ctx: ActionContext, values: Iterable[MetafieldValue]) -> None:
         now = ctx.clock.now()
-        for value in values:
-            key = (ctx.shop_id, value.owner_type, value.owner_id, value.namespace, value.key)
-            row = await ctx.session.get(Metafield, key)
+        wanted = {(v.owner_type, v.owner_id, v.namespace, v.key): v for v in values}
+        if not wanted:
+            return
+        # One read for the whole batch (bulk jobs push thousands), then insert or update in memory.
+        columns = tuple_(Metafield.owner_type, Metafield.owner_id, Metafield.namespace, Metafield.key)
+        held = {
+            (row.owner_type, row.owner_id, row.namespace, row.key): row
+            for row in await ctx.session.scalars(
+                select(Metafield).where(Metafield.shop_id == ctx.shop_id, columns.in_(list(wanted)))
+            )
+        }
+        for ident, value in wanted.items():
+            row = held.get(ident)
             if row is None:
                 ctx.session.add(
                     Metafield(

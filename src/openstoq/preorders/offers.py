@@ -7,14 +7,14 @@ from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, Field, model_validator
-from sqlalchemy import func, select
-from sqlalchemy.sql import Select
+from sqlalchemy import bindparam, func, select
 
 from openstoq.context import ActionContext
 from openstoq.db.models import Offer, OfferEvent, OfferVariant
 from openstoq.db.types import utc_iso
 from openstoq.errors import Conflict, NotFound, ValidationFailed
 from openstoq.pagination import PageQuery, page_meta
+from openstoq.preorders import storefront
 from openstoq.registry import ActionGroup, Params, Payload, uuid_param
 from openstoq.validation import EmptyBody, RequestModel, partial_model
 
@@ -132,16 +132,15 @@ def _variant_count() -> Any:
     )
 
 
-def _scoped(ctx: ActionContext) -> Select[Any]:
-    return select(Offer, _variant_count()).where(Offer.shop_id == ctx.shop_id)
+# Built once (the hottest read): constructing it per request costs more than running it.
+_LOAD = select(Offer, _variant_count()).where(Offer.shop_id == bindparam("shop_id"), Offer.id == bindparam("offer_id"))
+_LOAD_FOR_UPDATE = _LOAD.with_for_update(of=Offer)
 
 
 async def load(ctx: ActionContext, offer_id: str, *, for_update: bool = False) -> tuple[Offer, int]:
     """The shop's offer and its variant count, or 404 (another shop's offer is not found either)."""
-    query = _scoped(ctx).where(Offer.id == offer_id)
-    if for_update:
-        query = query.with_for_update(of=Offer)
-    row = (await ctx.session.execute(query)).first()
+    query = _LOAD_FOR_UPDATE if for_update else _LOAD
+    row = (await ctx.session.execute(query, {"shop_id": ctx.shop_id, "offer_id": offer_id})).first()
     if row is None:
         raise NotFound(f"Offer {offer_id} not found")
     return row[0], row[1]
@@ -237,8 +236,13 @@ async def transition(
     offer.status = to
     for key, value in fields.items():
         setattr(offer, key, value)
+    from openstoq.preorders.schedules import next_flip
+
+    # A hand-made change accounts for the live state up to now, so the scheduler never records it.
+    offer.schedule_due_at = next_flip(offer, ctx.clock.now())
     record(ctx, offer, action, from_status=before, to_status=to, changes=changes)
     await ctx.session.flush()
+    await storefront.publish(ctx, offer.id)  # status decides what storefronts show: shop and variant metafields
     return serialize(ctx, offer, count)
 
 
@@ -335,6 +339,7 @@ async def update_offer(ctx: ActionContext, params: Params, body: UpdateOffer) ->
             setattr(offer, key, new)
         record(ctx, offer, "update", changes=changes)
         await ctx.session.flush()
+        await storefront.publish(ctx)  # the shop-level metafield shows the name
     return serialize(ctx, offer, count)
 
 
