@@ -6,10 +6,10 @@ from openstoq.registry import ActionGroup, Registry
 
 
 def groups() -> list[ActionGroup]:
-    from openstoq.preorders import offers
-    from openstoq.preorders.capabilities import widget
+    from openstoq.preorders import offers, variant_jobs, variants
+    from openstoq.preorders.capabilities import products, widget
 
-    return [offers.actions, widget.actions]
+    return [offers.actions, widget.actions, products.actions, variants.actions, variant_jobs.actions]
 
 
 def build_registry() -> Registry:

@@ -3,17 +3,25 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 
 from openstoq.actions import build_registry
 from openstoq.api.dispatch import Dispatcher
+from openstoq.api.middleware import RequestIdMiddleware
 from openstoq.clock import Clock
+from openstoq.jobs import engine as jobs_engine
+from openstoq.jobs.exports import download_endpoint
+from openstoq.jobs.signing import DOWNLOADS
+from openstoq.mcp.http import McpEndpoint
+from openstoq.platform.webhooks import PATH as WEBHOOKS_PATH
+from openstoq.platform.webhooks import shopify_webhooks
 from openstoq.registry import Registry
 from openstoq.runtime import Runtime
 from openstoq.settings import BASE_PATH, Settings
@@ -25,11 +33,17 @@ def create_app(
     registry: Registry | None = None,
     clock: Clock | None = None,
     runtime: Runtime | None = None,
+    jobs: jobs_engine.JobMode | None = None,
 ) -> Starlette:
-    """Build the app. Pass ``registry`` to serve extra actions (tests declare their own)."""
+    """Build the app. Pass ``registry`` to serve extra actions (tests declare their own).
+
+    ``jobs``: ``workers`` runs DBOS job workers in the app's lifespan, ``enqueue`` only enqueues jobs
+    for workers elsewhere, None (tests) leaves DBOS alone: submitted jobs wait for a worker's sweep.
+    """
     settings = settings or Settings()
     runtime = runtime or Runtime(settings, registry or build_registry(), clock=clock)
     dispatcher = Dispatcher(runtime)
+    mcp = McpEndpoint(runtime)
 
     async def llms(_: Request) -> Response:
         return Response(dispatcher.docs.llms(), media_type="text/plain; charset=utf-8")
@@ -43,7 +57,11 @@ def create_app(
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
         try:
-            yield
+            async with AsyncExitStack() as stack:
+                await stack.enter_async_context(mcp.run())  # the MCP session manager's task group
+                if jobs is not None:
+                    await stack.enter_async_context(jobs_engine.running(runtime, jobs, role="serve"))
+                yield
         finally:
             await runtime.close()
 
@@ -51,10 +69,16 @@ def create_app(
         routes=[
             Route("/", root),
             Route("/llms.txt", llms),
+            Route(f"{BASE_PATH}/mcp", mcp),  # before the catch-all mount, which would answer 404
+            Route(WEBHOOKS_PATH, shopify_webhooks(runtime), methods=["POST"]),  # outside the API base path
+            # Signed export links: no API key (the signature is the credential), so not an action.
+            Route(f"{BASE_PATH}{DOWNLOADS}/{{job_id}}/{{filename}}", download_endpoint(runtime), methods=["GET"]),
             Mount(BASE_PATH, app=dispatcher),
         ],
         exception_handlers={HTTPException: not_found},
+        middleware=[Middleware(RequestIdMiddleware)],  # X-Request-Id on every response, in or out of the API
         lifespan=lifespan,
     )
     app.state.runtime = runtime
+    app.state.mcp = mcp
     return app

@@ -1,4 +1,4 @@
-"""The ``openstoq`` command: serve, shops, keys, db."""
+"""The ``openstoq`` command: serve, worker, shops, keys, jobs, db."""
 
 from __future__ import annotations
 
@@ -15,6 +15,8 @@ from rich.table import Table
 from openstoq.clock import Clock
 from openstoq.db.engine import Database
 from openstoq.db.migrate import upgrade
+from openstoq.jobs.cli import jobs_app, worker
+from openstoq.platform.cli import import_app, webhooks_app
 from openstoq.settings import BASE_PATH, Settings
 from openstoq.shops import ShopError, create_key, create_shop, find_shop, get_shop, list_keys, revoke_key
 
@@ -25,6 +27,10 @@ db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 app.add_typer(shops_app, name="shops")
 app.add_typer(keys_app, name="keys")
 app.add_typer(db_app, name="db")
+app.add_typer(jobs_app, name="jobs")
+app.add_typer(webhooks_app, name="webhooks")
+app.add_typer(import_app, name="import")
+app.command("worker")(worker)
 
 console = Console(stderr=True)
 T = TypeVar("T")
@@ -192,13 +198,29 @@ def ensure_demo(settings: Settings) -> tuple[str, str]:
     return asyncio.run(main())
 
 
+def seed_demo(settings: Settings, domain: str, key: str) -> None:
+    """Fill the demo shop once: catalog, offers and preorder orders (see openstoq.demo)."""
+    from openstoq.demo import DemoSeedError, seed
+
+    try:
+        asyncio.run(seed(settings, domain, key, console))
+    except DemoSeedError as exc:
+        raise fail(str(exc)) from None
+
+
 @app.command()
 def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on")] = 8000,
     demo: Annotated[bool, typer.Option("--demo", help="Create (once) a demo shop and print its key")] = False,
+    no_workers: Annotated[
+        bool, typer.Option("--no-workers", help="Serve the API only: enqueue jobs for `openstoq worker` processes")
+    ] = False,
 ) -> None:
-    """Run migrations, then serve the API (and its documents) on the embedded default or PostgreSQL."""
+    """Run migrations, then serve the API (and its documents) on the embedded default or PostgreSQL.
+
+    Job workers run in the same process unless --no-workers.
+    """
     import uvicorn
 
     from openstoq.app import create_app
@@ -208,12 +230,13 @@ def serve(
     base = f"http://{host}:{port}{BASE_PATH}"
     if demo:
         domain, key = ensure_demo(settings)
+        seed_demo(settings, domain, key)
         console.print(f"demo shop [bold]{domain}[/bold], API key [bold]{key}[/bold]")
         console.print(f"try: curl -s -H 'X-Auth-Token: {key}' {base}/help")
     where = "SQLite at " + str(settings.data_dir.resolve()) if settings.is_sqlite else "PostgreSQL"
-    console.print(f"openstoq serving {base} on {where}")
+    console.print(f"openstoq serving {base} on {where}" + (", jobs enqueued for workers" if no_workers else ""))
     uvicorn.run(
-        create_app(settings),
+        create_app(settings, jobs="enqueue" if no_workers else "workers"),
         host=host,
         port=port,
         log_level=settings.log_level,
@@ -221,6 +244,44 @@ def serve(
         loop="uvloop" if sys.platform != "win32" else "asyncio",
         http="httptools",
     )
+
+
+@app.command("mcp")
+def mcp_stdio(
+    api_key: Annotated[
+        str, typer.Option("--api-key", envvar="OPENSTOQ_API_KEY", help="The shop's API key every tool call uses")
+    ],
+) -> None:
+    """Serve every action as an MCP tool over stdio (for Claude Desktop, Cursor, Claude Code) until stdin closes."""
+    import contextlib
+    import logging
+
+    from openstoq.actions import build_registry
+    from openstoq.errors import Unauthorized
+    from openstoq.mcp.stdio import serve_stdio
+    from openstoq.runtime import Runtime
+
+    # stdout carries the protocol: everything else (logs, migration chatter) goes to stderr, which
+    # desktop clients show as the server's log; warnings and up only, so it stays readable there.
+    logging.basicConfig(stream=sys.stderr, level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    settings = Settings()
+    with contextlib.redirect_stdout(sys.stderr):
+        migrate(settings)
+
+    async def main() -> None:
+        runtime = Runtime(settings, build_registry())
+        try:
+            principal = await runtime.authenticate(api_key)
+            await serve_stdio(runtime, principal)
+        finally:
+            await runtime.close()
+
+    try:
+        asyncio.run(main())
+    except Unauthorized as exc:
+        raise fail(f"{exc}. Pass a key from `openstoq keys create --shop <domain>`.") from None
+    except KeyboardInterrupt:
+        pass
 
 
 if __name__ == "__main__":  # pragma: no cover

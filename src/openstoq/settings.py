@@ -18,6 +18,9 @@ class Settings(BaseSettings):
     database_url: str | None = Field(None, description="postgresql://... to run on PostgreSQL; default SQLite.")
     redis_url: str | None = Field(None, description="redis://... to share rate limits across processes.")
 
+    db_pool_size: int = Field(5, ge=1, description="PostgreSQL connections each process keeps open")
+    db_max_overflow: int = Field(5, ge=0, description="Extra PostgreSQL connections a process may open under load")
+
     rate_limit_points: int = Field(360, ge=1, description="Points per shop per window.")
     rate_limit_window_seconds: int = Field(60, ge=1)
     read_cost: int = Field(1, ge=0)
@@ -25,6 +28,41 @@ class Settings(BaseSettings):
 
     public_url: str | None = Field(None, description="Absolute base URL for documents; default from the request.")
     log_level: str = "info"
+
+    # Jobs (bulk actions, exports): DBOS workers, our jobs table, signed downloads.
+    secret_key: str | None = Field(
+        None,
+        description="Signs download links; default: a key generated once into the data dir (set it when "
+        "several hosts serve the same exports).",
+    )
+    dbos_system_database_url: str | None = Field(
+        None,
+        description="DBOS system database; default: dbos.sqlite in the data dir, or the `dbos` schema of "
+        "the PostgreSQL database.",
+    )
+    executor_id: str | None = Field(
+        None,
+        description="This worker's DBOS executor id; default: unique per process. Set a stable, unique id "
+        "per worker (e.g. a pod name) to recover its in-flight work at once on restart.",
+    )
+    exports_dir: Path | None = Field(
+        None, description="Where finished exports are written; default: exports/ in the data dir."
+    )
+    job_batch_size: int = Field(100, ge=1, le=1000, description="Items per batch: one durable workflow each.")
+    job_worker_concurrency: int = Field(8, ge=1, le=256, description="Batches one worker process runs at once.")
+    job_queue_polling_seconds: float = Field(0.05, gt=0, le=10, description="How often a worker polls the queue.")
+    job_retention_hours: float = Field(168, gt=0, description="How long a finished job stays readable.")
+    export_ttl_hours: float = Field(24, gt=0, description="How long an export's download link and file live.")
+    worker_tick_seconds: float = Field(
+        5, gt=0, description="Worker heartbeats, undispatched-job sweeps, dead-executor recovery, due schedules."
+    )
+    executor_dead_after_seconds: float = Field(
+        30, gt=0, description="A worker silent this long is dead: its in-flight workflows are recovered elsewhere."
+    )
+    cleanup_interval_seconds: float = Field(300, gt=0, description="How often expired jobs and exports are deleted.")
+    test_batch_delay_seconds: float = Field(
+        0, ge=0, description="Testing only: sleep this long before every job batch, to catch a job mid-way."
+    )
 
     @cached_property
     def sqlalchemy_url(self) -> str:
@@ -43,6 +81,10 @@ class Settings(BaseSettings):
     def base_url(self) -> str:
         """Where the API lives, as documents print it: absolute when ``public_url`` is set."""
         return (self.public_url or "").rstrip("/") + BASE_PATH
+
+    @property
+    def exports_path(self) -> Path:
+        return (self.exports_dir or self.data_dir / "exports").resolve()
 
     @property
     def is_sqlite(self) -> bool:

@@ -68,10 +68,14 @@ class Offer(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
     discarded_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    # When the scheduler must next flip the offer (its next schedule time not yet applied); None: never.
+    schedule_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
     __table_args__ = (
         Index("ix_offers_shop_created", "shop_id", "created_at"),
         Index("ix_offers_shop_status", "shop_id", "status"),
+        # The scheduler scans every shop for due offers: the one index not led by shop_id.
+        Index("ix_offers_schedule_due", "schedule_due_at"),
     )
 
 
@@ -267,3 +271,69 @@ class WebhookDelivery(Base):
     webhook_id: Mapped[str] = mapped_column(String(128), primary_key=True)
     topic: Mapped[str] = mapped_column(String(64))
     received_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+# --- jobs: what clients poll, and the done-markers that make every batch exactly-once ---
+
+
+class Job(Base):
+    """A bulk action or an export: its progress, per-item errors and result (DBOS runs it, this reports it)."""
+
+    __tablename__ = "jobs"
+
+    id: Mapped[str] = mapped_column(String(96), primary_key=True)  # published form: bulk_<action>_<hex>, exp_<hex>
+    shop_id: Mapped[str] = mapped_column(ForeignKey("shops.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16))  # running | completed | ready | failed | cancelled
+    source: Mapped[str] = mapped_column(String(16))  # the face that asked for it: api, mcp, cli
+    total: Mapped[int] = mapped_column(Integer, default=0)
+    processed: Mapped[int] = mapped_column(Integer, default=0)  # only ever grows
+    failed: Mapped[int] = mapped_column(Integer, default=0)
+    batch_size: Mapped[int] = mapped_column(Integer)
+    errors: Mapped[list[dict[str, Any]]] = mapped_column(JSONDoc, default=list)  # capped; `failed` counts them all
+    params: Mapped[dict[str, Any]] = mapped_column(JSONDoc, default=dict)  # the request, as sent
+    items: Mapped[list[Any] | None] = mapped_column(JSONDoc, nullable=True)  # resolved at submit: what batches split
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSONDoc, nullable=True)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)  # why it failed
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    dispatched_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)  # its batches are enqueued
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)  # 404 (and deleted) after
+
+    __table_args__ = (
+        Index("ix_jobs_shop_created", "shop_id", "created_at"),
+        # The workers' sweeps scan every shop: undispatched running jobs, and expired ones.
+        Index("ix_jobs_status", "status"),
+        Index("ix_jobs_expires", "expires_at"),
+    )
+
+
+class JobBatch(Base):
+    """A batch done: written in the transaction that applied it, so a batch whose marker exists is skipped."""
+
+    __tablename__ = "job_batches"
+
+    shop_id: Mapped[str] = mapped_column(ForeignKey("shops.id", ondelete="CASCADE"), primary_key=True)
+    job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True)
+    batch_no: Mapped[int] = mapped_column(Integer, primary_key=True)
+    items: Mapped[int] = mapped_column(Integer)
+    failed: Mapped[int] = mapped_column(Integer)
+    executor_id: Mapped[str] = mapped_column(String(128))  # the DBOS executor that ran it
+    finished_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class JobExecutor(Base):
+    """A live DBOS executor (a worker process) and its heartbeat; silent ones get their work recovered.
+
+    Not shop data, so no ``shop_id``: the one table that describes the deployment, not a shop.
+    """
+
+    __tablename__ = "job_executors"
+
+    id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    role: Mapped[str] = mapped_column(String(16))  # serve | worker
+    hostname: Mapped[str] = mapped_column(String(255))
+    pid: Mapped[int] = mapped_column(Integer)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    heartbeat_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -1,0 +1,49 @@
+"""Submitting a job: its row in the action's transaction, its enqueue once that transaction commits.
+
+Kept free of DBOS so that building the registry (every process, every CLI command) stays light;
+the engine binds itself here when it starts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable
+from typing import Any, Protocol
+
+from sqlalchemy import event
+
+from openstoq.context import ActionContext
+
+
+class Enqueuer(Protocol):
+    def spawn(self, work: Awaitable[Any]) -> None: ...
+
+    async def enqueue(self, job_id: str) -> None: ...
+
+
+_bound: Enqueuer | None = None
+
+
+def bind(enqueuer: Enqueuer | None) -> None:
+    global _bound
+    _bound = enqueuer
+
+
+def bound() -> Enqueuer | None:
+    return _bound
+
+
+def enqueue_after_commit(ctx: ActionContext, job_id: str) -> None:
+    """Enqueue the job's dispatcher once the transaction that created it commits.
+
+    Before the commit a worker could dequeue a job it cannot see yet. A process that dies between
+    the commit and the enqueue leaves the job undispatched, and a worker's sweep enqueues it (by
+    its id, so never twice). No engine in this process (tests, one-off scripts): the sweep does it.
+    """
+    enqueuer = _bound
+    if enqueuer is None:
+        return
+
+    def fire(_session: Any) -> None:
+        enqueuer.spawn(enqueuer.enqueue(job_id))
+
+    event.listen(ctx.session.sync_session, "after_commit", fire, once=True)
