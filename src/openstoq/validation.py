@@ -183,7 +183,7 @@ def messages(exc: ValidationError) -> list[str]:
 
 def validate_body(model: type[M], raw: bytes) -> M:
     """Validate a JSON body (bytes) against ``model``: 400 when it is not JSON, 422 listing every problem."""
-    if not raw.strip():
+    if not raw:  # no body at all (curl -X POST): the same as {}; whitespace alone is not JSON
         raw = b"{}"
     try:
         return model.model_validate_json(raw, strict=True)

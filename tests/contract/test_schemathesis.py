@@ -60,6 +60,9 @@ def budget(max_examples: int) -> settings:
         max_examples=max_examples,
         deadline=None,
         database=None,
+        # The same cases on every run: CI must not go red by the luck of the draw. Raise
+        # OPENSTOQ_CONTRACT_EXAMPLES (and change the seed via the schema) to explore further by hand.
+        derandomize=True,
         phases=[Phase.explicit, Phase.generate, Phase.shrink],
         suppress_health_check=list(HealthCheck),
     )
@@ -113,6 +116,9 @@ def exercise(
         # An empty list or object in the query cannot travel: the client drops the key (or sends it
         # empty), so the server sees another request than the one generated. Not a contract case.
         assume(not any(value in ([], {}) for value in (case.query or {}).values()))
+        # A negative case without the key header was made invalid (also) by dropping it; the harness
+        # always sends a valid key, which would hide that mutation and leave a valid request.
+        assume(mode is not GenerationMode.NEGATIVE or "X-Auth-Token" in (case.headers or {}))
         response = case.call_and_validate(headers=target.headers, checks=checks)
         target.statuses[(operation.label, mode.value, bool(fixed))].add(response.status_code)
 
