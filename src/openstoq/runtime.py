@@ -59,8 +59,9 @@ class Runtime:
     async def authenticate(self, token: str | None) -> Principal:
         if not token:
             raise Unauthorized(MISSING_KEY)
-        async with self.db.transaction(write=False) as session:
-            principal = await authenticate(session, token)
+        # Every request pays for this lookup: a bare connection, not an ORM session.
+        async with self.db.core_read() as connection:
+            principal = await authenticate(connection, token)
         if principal is None:
             raise Unauthorized(BAD_KEY)
         return principal

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import bindparam, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from openstoq.context import Principal
 from openstoq.db.models import ApiKey, Shop
@@ -120,7 +120,7 @@ _PRINCIPAL = (
 )
 
 
-async def authenticate(session: AsyncSession, token: str | None) -> Principal | None:
+async def authenticate(session: AsyncSession | AsyncConnection, token: str | None) -> Principal | None:
     """The principal for a presented key, or None when it is missing, malformed, unknown or revoked."""
     if not token or not KEY_PATTERN.match(token):
         return None
