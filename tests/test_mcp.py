@@ -28,9 +28,11 @@ from openstoq.api.docs import describe
 from openstoq.api.schemas import input_schema, response_schema
 from openstoq.app import create_app
 from openstoq.context import ActionContext
+from openstoq.mcp import server as mcp_server
 from openstoq.registry import Action, Params, Payload
 from openstoq.runtime import Runtime
 from openstoq.settings import BASE_PATH, Settings
+from openstoq.shops import get_shop, revoke_key
 from openstoq.validation import RequestModel
 from tests.conftest import MakeShop, ShopKeys
 from tests.request_bodies import call, concrete_path, example_value, minimal_body
@@ -369,3 +371,17 @@ async def test_rate_limited_call_is_a_tool_error(settings: Settings, make_shop: 
     assert limited["error"] == "Rate limit exceeded"
     assert limited["retry_after"] >= 1
     assert "3 points" in limited["message"]
+
+
+async def test_a_stdio_caller_is_refused_once_its_key_is_revoked(runtime: Runtime, shop: ShopKeys) -> None:
+    """stdio serves one key for its whole life; revoking it must still stop the very next call."""
+    caller = mcp_server.Caller(await runtime.authenticate(shop.api_key), token=shop.api_key)
+    action = runtime.registry.by_tool_name("preorders_offers_list")
+    assert action is not None
+    assert not (await mcp_server.call(runtime, caller, action, {})).is_error
+    async with runtime.db.transaction(write=True) as session:
+        found = await get_shop(session, shop.domain)
+        await revoke_key(session, found, shop.api_key, runtime.clock.now())
+    refused = await mcp_server.call(runtime, caller, action, {})
+    assert refused.is_error
+    assert "revoked" in refused.content[0].text

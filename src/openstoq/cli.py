@@ -272,7 +272,7 @@ def mcp_stdio(
         runtime = Runtime(settings, build_registry())
         try:
             principal = await runtime.authenticate(api_key)
-            await serve_stdio(runtime, principal)
+            await serve_stdio(runtime, principal, api_key)
         finally:
             await runtime.close()
 

@@ -42,6 +42,9 @@ class Caller:
     """Who a call runs for; ``headers`` collects the last call's rate-limit headers for HTTP to echo."""
 
     principal: Principal
+    # stdio keeps one key for the life of the process: re-check it on every call, so a key revoked
+    # meanwhile is refused at once (HTTP authenticates each request before the call instead).
+    token: str | None = None
     request_id: str = field(default_factory=lambda: uuid.uuid4().hex)
     headers: dict[str, str] = field(default_factory=dict)
 
@@ -66,6 +69,8 @@ def error_result(exc: ActionError) -> types.CallToolResult:
 
 async def call(runtime: Runtime, caller: Caller, action: Action, arguments: dict[str, Any]) -> types.CallToolResult:
     try:
+        if caller.token is not None:
+            caller.principal = await runtime.authenticate(caller.token)
         params, rest = split(action, arguments)
         outcome = await runtime.invoke(
             caller.principal,

@@ -9,8 +9,10 @@ from openstoq.mcp.server import Caller, build_server
 from openstoq.runtime import Runtime
 
 
-async def serve_stdio(runtime: Runtime, principal: Principal) -> None:
-    """Serve the registry's tools on stdin/stdout until stdin closes. Every call acts as ``principal``."""
-    server = build_server(runtime, lambda _ctx: Caller(principal))
+async def serve_stdio(runtime: Runtime, principal: Principal, token: str) -> None:
+    """Serve the registry's tools on stdin/stdout until stdin closes. Every call acts as ``principal``,
+    whose key ``token`` is checked again on each call."""
+    caller = Caller(principal, token=token)
+    server = build_server(runtime, lambda _ctx: caller)
     async with stdio_server() as (read_stream, write_stream):
         await server.run(read_stream, write_stream, server.create_initialization_options())
