@@ -201,7 +201,7 @@ async def test_a_missing_topic_or_delivery_id_is_400(app, runtime, make_shop: Ma
         (
             "orders/create",
             b'{"id": 5, "line_items": [{"id": 1}]}',
-            "line_items.quantity[0] is required",
+            "line_items[0].quantity is required",
         ),
         ("orders/create", b'{"id": 5, "line_items": [], "total_price": "lots"}', "total_price"),
         ("orders/create", b'{"id": 5, "line_items": [], "created_at": "yesterday"}', "created_at"),

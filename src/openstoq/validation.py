@@ -104,11 +104,10 @@ def _constraints(info: Any) -> dict[str, Any]:
 
 
 def _loc(error: ErrorDetails) -> str:
-    parts = [str(p) for p in error["loc"] if not isinstance(p, int)]
-    indexes = [p for p in error["loc"] if isinstance(p, int)]
-    name = ".".join(parts)
-    if indexes:
-        name += "".join(f"[{i}]" for i in indexes)
+    """The field path as a person writes it: ``line_items[0].quantity``."""
+    name = ""
+    for part in error["loc"]:
+        name += f"[{part}]" if isinstance(part, int) else (f".{part}" if name else str(part))
     return name or "body"
 
 
