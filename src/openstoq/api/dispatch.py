@@ -7,8 +7,6 @@ client → match method+path (or 404 in the published wording) → auth → rate
 from __future__ import annotations
 
 import logging
-import re
-import uuid
 from typing import Any, get_args, get_origin
 
 import orjson
@@ -26,7 +24,6 @@ from openstoq.runtime import Runtime
 log = logging.getLogger("openstoq.api")
 
 JSON = "application/json"
-_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 PUBLIC_DOCUMENTS = {
     "/preorders/skill.md": ("skill:preorders", "text/markdown; charset=utf-8"),
     "/back_in_stock/skill.md": ("skill:back_in_stock", "text/markdown; charset=utf-8"),
@@ -41,10 +38,6 @@ def unknown_action(method: str, path: str) -> NotFound:
 
 def json_response(payload: Any, status: int, headers: dict[str, str]) -> Response:
     return Response(orjson.dumps(payload), status, headers, media_type=JSON)
-
-
-def error_response(exc: ActionError, request_id: str) -> Response:
-    return json_response(exc.body(), exc.status, {**exc.headers, "X-Request-Id": request_id})
 
 
 def query_dict(model: type[BaseModel] | None, params: QueryParams) -> dict[str, Any]:
@@ -77,13 +70,11 @@ class Dispatcher:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope, receive)
-        # The app's middleware gave the request its id; mounted without it, the dispatcher picks one.
-        incoming = request.headers.get("x-request-id", "")
-        request_id = middleware_request_id(scope) or (incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex)
+        request_id = middleware_request_id(scope)  # the middleware puts it on the response
         try:
             response = await self.dispatch(request)
         except ActionError as exc:
-            response = error_response(exc, request_id)
+            response = json_response(exc.body(), exc.status, exc.headers)
         except Exception:
             log.exception("unhandled error in %s %s (request %s)", request.method, request.url.path, request_id)
             response = json_response(
@@ -91,7 +82,6 @@ class Dispatcher:
                 500,
                 {},
             )
-        response.headers["X-Request-Id"] = request_id
         await response(scope, receive, send)
 
     async def dispatch(self, request: Request) -> Response:

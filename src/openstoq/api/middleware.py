@@ -11,12 +11,17 @@ _INCOMING = re.compile(rb"^[A-Za-z0-9._-]{1,64}$")
 
 
 def request_id(scope: Scope) -> str:
-    """The id ``RequestIdMiddleware`` gave this request."""
-    return str(scope.get("state", {}).get("request_id", ""))
+    """This request's id: the caller's ``X-Request-Id`` when it is sane, else a new one; assigned once."""
+    state = scope.setdefault("state", {})
+    if not state.get("request_id"):
+        incoming = next((v for k, v in scope["headers"] if k == b"x-request-id"), b"")
+        state["request_id"] = incoming.decode() if _INCOMING.match(incoming) else uuid.uuid4().hex
+    return str(state["request_id"])
 
 
 class RequestIdMiddleware:
-    """Give every request an id (the caller's ``X-Request-Id`` when it is sane) and echo it on the response."""
+    """Give every request an id and echo it on every response: the edges (dispatcher, MCP, webhooks)
+    only read it, to quote it in a 500."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -25,9 +30,7 @@ class RequestIdMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        incoming = next((v for k, v in scope["headers"] if k == b"x-request-id"), b"")
-        rid = incoming.decode() if _INCOMING.match(incoming) else uuid.uuid4().hex
-        scope.setdefault("state", {})["request_id"] = rid
+        rid = request_id(scope)
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":

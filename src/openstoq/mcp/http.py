@@ -7,8 +7,6 @@ serve one client behind a load balancer, and each POST is answered with one JSON
 from __future__ import annotations
 
 import logging
-import re
-import uuid
 from contextlib import AbstractAsyncContextManager
 from typing import Any
 
@@ -20,6 +18,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Message, Receive, Scope, Send
 
+from openstoq.api.middleware import request_id
 from openstoq.errors import ActionError, Unauthorized
 from openstoq.mcp.server import Caller, build_server
 from openstoq.runtime import Runtime
@@ -28,7 +27,6 @@ log = logging.getLogger("openstoq.mcp")
 
 CALLER = "openstoq.mcp.caller"  # the scope key the authenticated caller travels under
 MISSING_KEY = "Missing API key: send it in the X-Auth-Token header or as Authorization: Bearer <key>"
-_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 
 def presented_key(headers: Headers) -> str | None:
@@ -37,12 +35,6 @@ def presented_key(headers: Headers) -> str | None:
         return token
     scheme, _, token = headers.get("authorization", "").partition(" ")
     return (token.strip() or None) if scheme.lower() == "bearer" else None
-
-
-def request_id(scope: Scope, headers: Headers) -> str:
-    """The id the app's middleware gave this request, else the caller's sane one, else a new one."""
-    given = str(scope.get("state", {}).get("request_id") or headers.get("x-request-id", ""))
-    return given if _REQUEST_ID.match(given) else uuid.uuid4().hex
 
 
 def caller_of_request(ctx: ServerRequestContext[Any, Any]) -> Caller:
@@ -67,19 +59,19 @@ class McpEndpoint:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         headers = Headers(scope=scope)
-        rid = request_id(scope, headers)
+        rid = request_id(scope)  # the middleware puts it on the response
         try:
             token = presented_key(headers)
             if not token:
                 raise Unauthorized(MISSING_KEY)
             principal = await self.runtime.authenticate(token)
         except ActionError as exc:
-            await _json(exc.body(), exc.status, rid)(scope, receive, send)
+            await _json(exc.body(), exc.status)(scope, receive, send)
             return
         except Exception:
             log.exception("MCP authentication failed (request %s)", rid)
             body = {"errors": [f"Internal error; quote request id {rid} when reporting it"]}
-            await _json(body, 500, rid)(scope, receive, send)
+            await _json(body, 500)(scope, receive, send)
             return
         caller = Caller(principal, request_id=rid)
         scope[CALLER] = caller
@@ -87,7 +79,7 @@ class McpEndpoint:
         async def send_with_headers(message: Message) -> None:
             # JSON-response mode starts the response after the tool ran, so its budget is known here.
             if message["type"] == "http.response.start":
-                extra = {**caller.headers, "X-Request-Id": rid}
+                extra = caller.headers
                 names = {k.lower().encode() for k in extra}
                 kept = [(k, v) for k, v in message.get("headers", []) if k.lower() not in names]
                 message = {**message, "headers": kept + [(k.lower().encode(), v.encode()) for k, v in extra.items()]}
@@ -96,5 +88,5 @@ class McpEndpoint:
         await self.sessions.handle_request(scope, receive, send_with_headers)
 
 
-def _json(body: dict[str, Any], status: int, rid: str) -> Response:
-    return Response(orjson.dumps(body), status, {"X-Request-Id": rid}, media_type="application/json")
+def _json(body: dict[str, Any], status: int) -> Response:
+    return Response(orjson.dumps(body), status, media_type="application/json")

@@ -24,9 +24,7 @@ import base64
 import hashlib
 import hmac
 import logging
-import re
 import time
-import uuid
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, nullcontext
 from dataclasses import dataclass
@@ -57,7 +55,6 @@ HMAC = "X-Shopify-Hmac-Sha256"
 MAX_BODY = 10 * 1024 * 1024  # larger than any order or product Shopify sends
 ATTEMPTS = 4  # a concurrent writer of the same order or customer makes a transaction fail; retry it
 SECRET_TTL = 10.0  # seconds a shop's id and secret are kept in memory
-_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 # Compared against when the shop is unknown, so both refusals take the same time.
 _NO_SECRET = "0" * 64
 
@@ -238,9 +235,7 @@ class ShopifyWebhooks:
 
     async def endpoint(self, request: Request) -> Response:
         """``POST /webhooks/shopify``: errors as ``{"errors": [...]}``, never a stack trace."""
-        # The app's request-id middleware names the request; without it, name it here.
-        incoming = request.headers.get("x-request-id", "")
-        request_id = request_id_of(request.scope) or (incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex)
+        request_id = request_id_of(request.scope)  # the middleware puts it on the response
         try:
             response = await self.receive(request)
         except ActionError as exc:
@@ -248,7 +243,6 @@ class ShopifyWebhooks:
         except Exception:
             log.exception("webhook %s failed (request %s)", request.headers.get(TOPIC), request_id)
             response = _json({"errors": [f"Internal error; quote request id {request_id} when reporting it"]}, 500)
-        response.headers["X-Request-Id"] = request_id
         return response
 
 
