@@ -16,9 +16,12 @@ from pathlib import Path
 import asyncpg
 import httpx
 import pytest
+from click.testing import Result
+from typer.testing import CliRunner
 
 from openstoq.actions import build_registry
 from openstoq.app import create_app
+from openstoq.cli import app as cli_app
 from openstoq.clock import Clock
 from openstoq.db.engine import Database
 from openstoq.db.migrate import upgrade
@@ -162,3 +165,29 @@ async def offer(client: httpx.AsyncClient) -> dict:
 
 def repo_root() -> Path:
     return Path(__file__).resolve().parents[1]
+
+
+# --- the CLI, in process, on a temporary embedded database ---------------------------------------
+
+Cli = Callable[..., Result]
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    return tmp_path / "data"
+
+
+@pytest.fixture
+def cli(data_dir: Path) -> Cli:
+    """Run ``openstoq <args>`` in-process with OPENSTOQ_DATA_DIR set and no database URL (embedded SQLite)."""
+    runner = CliRunner(env={"OPENSTOQ_DATA_DIR": str(data_dir), "OPENSTOQ_DATABASE_URL": None})
+
+    def invoke(*args: str) -> Result:
+        return runner.invoke(cli_app, list(args))
+
+    return invoke
+
+
+def said(result: Result) -> str:
+    """What the command printed on stderr, as one line (rich wraps long messages)."""
+    return " ".join(result.stderr.split())

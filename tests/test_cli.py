@@ -10,7 +10,6 @@ import asyncio
 import json
 import re
 import sqlite3
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -22,31 +21,10 @@ from openstoq.context import Principal
 from openstoq.db.engine import Database
 from openstoq.settings import Settings
 from openstoq.shops import authenticate
+from tests.conftest import Cli, said
 
 KEY = re.compile(r"^stoq_api_key_[0-9a-f]{32}$")
 UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
-Cli = Callable[..., Result]
-
-
-@pytest.fixture
-def data_dir(tmp_path: Path) -> Path:
-    return tmp_path / "data"
-
-
-@pytest.fixture
-def cli(data_dir: Path) -> Cli:
-    """Run ``openstoq <args>`` in-process with OPENSTOQ_DATA_DIR set and no database URL (embedded SQLite)."""
-    runner = CliRunner(env={"OPENSTOQ_DATA_DIR": str(data_dir), "OPENSTOQ_DATABASE_URL": None})
-
-    def invoke(*args: str) -> Result:
-        return runner.invoke(app, list(args))
-
-    return invoke
-
-
-def said(result: Result) -> str:
-    """What the command printed on stderr, as one line (rich wraps long messages)."""
-    return " ".join(result.stderr.split())
 
 
 def ok(result: Result) -> Result:

@@ -5,38 +5,15 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-from click.testing import Result
-from typer.testing import CliRunner
 
-from openstoq.cli import app
+from tests.conftest import Cli, said
 from tests.e2e.servers import Servers, openstoq_env, run_cli
 from tests.webhook_support import line, order, product
-
-Cli = Callable[..., Result]
-
-
-@pytest.fixture
-def data_dir(tmp_path: Path) -> Path:
-    return tmp_path / "data"
-
-
-@pytest.fixture
-def cli(data_dir: Path) -> Cli:
-    runner = CliRunner(env={"OPENSTOQ_DATA_DIR": str(data_dir), "OPENSTOQ_DATABASE_URL": None})
-
-    def invoke(*args: str) -> Result:
-        return runner.invoke(app, list(args))
-
-    return invoke
-
-
-def said(result: Result) -> str:
-    return " ".join(result.stderr.split())
 
 
 def query(data_dir: Path, sql: str, *args: object) -> list[tuple]:
