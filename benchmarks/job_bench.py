@@ -12,7 +12,6 @@ import json
 import os
 import re
 import shutil
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -27,16 +26,13 @@ from typing import Any
 
 import httpx
 
+import procs
+from procs import free_port
+
 BASE_PATH = "/api/v2/external"
 BIN = Path(sys.executable).parent
 DEFAULT_PG = "postgresql://postgres@127.0.0.1:5432"
 SEED_CHUNK = 50_000
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 async def _pg(base: str, sql: str) -> None:
@@ -129,8 +125,11 @@ def proc_status(pid: int) -> dict[str, int]:
 
 
 def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """CPU seconds of a server process; the job benchmarks read /proc, so they need Linux."""
+    used = procs.cpu_seconds(pid)
+    if used is None:
+        raise RuntimeError("the job benchmarks read /proc/<pid>/stat: run them on Linux")
+    return used
 
 
 def wait_for_job(url: str, headers: dict[str, str], status_url: str, deadline: float) -> dict[str, Any]:

@@ -28,7 +28,6 @@ import re
 import shlex
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -42,6 +41,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+
+from procs import cpu_seconds, free_port
 
 BASE_PATH = "/api/v2/external"
 OFFER_PATH = f"{BASE_PATH}/preorders/offers"
@@ -92,12 +93,6 @@ def serve_bare(port: int, payload_file: Path) -> None:
 
 
 # --- processes, ports, pinning ---------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def cpus() -> list[int]:
@@ -154,15 +149,6 @@ class Server:
                 self.proc.kill()
                 self.proc.wait(5)
         self._log_file.close()
-
-
-def cpu_seconds(pid: int) -> float | None:
-    """User + system CPU a process has used so far (every thread), or None off Linux."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    except OSError:
-        return None
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def idle_cpu(server: Server, seconds: float = 2.0) -> float | None:

@@ -29,7 +29,6 @@ import hmac
 import json
 import os
 import signal
-import socket
 import sqlite3
 import statistics
 import subprocess
@@ -44,24 +43,12 @@ from typing import Any
 
 import httpx
 
+from procs import cpu_seconds, free_port
+
 BIN = Path(sys.executable).parent
 BASE_PATH = "/api/v2/external"
 WEBHOOKS = "/webhooks/shopify"
 PRODUCTS, VARIANTS_PER_PRODUCT = 200, 3
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def cpu_seconds(pid: int) -> float | None:
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    except OSError:
-        return None
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def openstoq(env: dict[str, str], *args: str) -> str:
