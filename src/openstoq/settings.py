@@ -91,8 +91,9 @@ class Settings(BaseSettings):
         return self.sqlalchemy_url.startswith("sqlite")
 
     @property
-    def rate_limit_storage_uri(self) -> str:
+    def rate_limit_storage_uri(self) -> str | None:
+        """The ``limits`` storage shared by processes (Redis); None: each process keeps its own."""
         if not self.redis_url:
-            return "async+memory://"
+            return None
         scheme, _, rest = self.redis_url.partition("://")
         return f"async+{scheme}://{rest}"

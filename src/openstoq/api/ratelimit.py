@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import math
 import time
+from collections import deque
 from dataclasses import dataclass
 
-from limits import RateLimitItemPerSecond
+from limits import RateLimitItem, RateLimitItemPerSecond
 from limits.aio.strategies import MovingWindowRateLimiter
 from limits.storage import storage_from_string
 
@@ -32,12 +33,78 @@ class Budget:
         }
 
 
+class _Window:
+    """One shop's hits in the window, oldest first, and their points.
+
+    Times and points sit in two deques of plain numbers, not a deque of tuples: numbers are not
+    tracked by the garbage collector, so a busy window adds nothing for it to scan.
+    """
+
+    __slots__ = ("costs", "points", "times")
+
+    def __init__(self) -> None:
+        self.times: deque[float] = deque()
+        self.costs: deque[int] = deque()
+        self.points = 0
+
+    def expire(self, horizon: float) -> None:
+        while self.times and self.times[0] < horizon:
+            self.times.popleft()
+            self.points -= self.costs.popleft()
+
+    def add(self, now: float, cost: int) -> None:
+        self.times.append(now)
+        self.costs.append(cost)
+        self.points += cost
+
+
+class MemoryWindow:
+    """Moving windows of points for one process, in memory: the default storage.
+
+    A hit costs O(1) amortised, and since nothing awaits between the check and the append, it
+    is atomic on the event loop. Same answers as the ``limits`` moving window, whose own memory
+    storages cost 10-110 µs a hit here: a task and a thread hop after every hit, or a timer
+    thread started every 10 ms, and an O(n) insert at the front of a list.
+    """
+
+    def __init__(self) -> None:
+        self._windows: dict[str, _Window] = {}
+
+    def _window(self, item: RateLimitItem, key: str, now: float) -> _Window:
+        window = self._windows.get(key) or self._windows.setdefault(key, _Window())
+        window.expire(now - item.get_expiry())
+        return window
+
+    async def hit(self, item: RateLimitItem, key: str, cost: int = 1) -> bool:
+        now = time.time()
+        window = self._window(item, key, now)
+        if window.points + cost > item.amount:
+            return False
+        window.add(now, cost)
+        return True
+
+    async def get_window_stats(self, item: RateLimitItem, key: str) -> tuple[float, int]:
+        """When the window frees up (Unix seconds) and the points left in it, as ``limits`` says."""
+        now = time.time()
+        window = self._window(item, key, now)
+        if not window.times:
+            del self._windows[key]  # an idle shop keeps no memory
+            return now + item.get_expiry(), item.amount
+        return window.times[0] + item.get_expiry(), item.amount - window.points
+
+    async def reset(self) -> None:
+        self._windows.clear()
+
+
 class RateLimiter:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.item = RateLimitItemPerSecond(settings.rate_limit_points, settings.rate_limit_window_seconds)
-        self.storage = storage_from_string(settings.rate_limit_storage_uri)
-        self.limiter = MovingWindowRateLimiter(self.storage)
+        # Redis when several processes share each shop's budget, else this process's memory.
+        shared = settings.rate_limit_storage_uri
+        self.limiter: MovingWindowRateLimiter | MemoryWindow = (
+            MovingWindowRateLimiter(storage_from_string(shared)) if shared else MemoryWindow()
+        )
 
     def cost(self, method: str) -> int:
         return self.settings.read_cost if method == "GET" else self.settings.write_cost
@@ -65,4 +132,7 @@ class RateLimiter:
         return budget
 
     async def reset(self) -> None:
-        await self.storage.reset()
+        if isinstance(self.limiter, MemoryWindow):
+            await self.limiter.reset()
+        else:
+            await self.limiter.storage.reset()
