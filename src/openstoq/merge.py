@@ -11,18 +11,19 @@ def deep_merge(base: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
 
     The result shares nothing with its inputs, so changing it can never reach ``base`` or ``patch``.
     """
-    merged = copy.deepcopy(base)
-    _lay(merged, patch)
-    return merged
+    return lay(copy.deepcopy(base), patch)
 
 
-def _lay(target: dict[str, Any], patch: dict[str, Any]) -> None:
+def lay(target: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
+    """``deep_merge`` into ``target`` itself (for a ``target`` the caller owns): returns it."""
     for key, value in patch.items():
         current = target.get(key)
         if isinstance(value, dict) and isinstance(current, dict):
-            _lay(current, value)
+            lay(current, value)
         else:
-            target[key] = copy.deepcopy(value)
+            # Only containers need copying: strings, numbers, booleans and None are immutable.
+            target[key] = copy.deepcopy(value) if isinstance(value, dict | list) else value
+    return target
 
 
 def changed_paths(before: dict[str, Any], after: dict[str, Any], prefix: str = "") -> dict[str, list[Any]]:
