@@ -38,8 +38,7 @@ def principal(data_dir: Path, key: str) -> Principal | None:
     async def lookup() -> Principal | None:
         db = Database(Settings(data_dir=data_dir).sqlalchemy_url)
         try:
-            async with db.transaction(write=False) as session:
-                return await authenticate(session, key)
+            return await authenticate(db, key)
         finally:
             await db.dispose()
 

@@ -19,6 +19,7 @@ import pytest
 from sqlalchemy import func, select
 
 from openstoq.actions import build_registry
+from openstoq.api.ratelimit import MemoryWindow
 from openstoq.app import create_app
 from openstoq.db.models import Offer
 from openstoq.runtime import Runtime
@@ -244,3 +245,26 @@ async def test_the_default_runtime_reads_its_settings(database_url: str, setting
             assert_published_429(await client.get("/preorders/offers"))
     finally:
         await runtime.close()
+
+
+def test_the_memory_window_answers_as_the_limits_moving_window(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Same accept/refuse decisions and the same window stats as ``limits``, on a random stream of hits."""
+    import random
+
+    from limits import RateLimitItemPerSecond, strategies
+    from limits.storage import MemoryStorage
+
+    now = [1_000_000.0]
+    monkeypatch.setattr(time, "time", lambda: now[0])
+    item = RateLimitItemPerSecond(20, 10)
+    ours, reference = MemoryWindow(), strategies.MovingWindowRateLimiter(MemoryStorage())
+    rng = random.Random(7)
+    for _ in range(2_000):
+        # Random gaps (ties at the window's edge have measure zero), bursts at one instant included.
+        now[0] += rng.choice((0.0, rng.uniform(0, 0.05), rng.uniform(0, 1), rng.uniform(0, 5)))
+        cost = rng.choice((1, 1, 2, 5))
+        key = rng.choice(("a", "b"))
+        assert asyncio.run(ours.hit(item, key, cost)) == reference.hit(item, key, cost=cost)
+        reset, remaining = asyncio.run(ours.get_window_stats(item, key))
+        expected = reference.get_window_stats(item, key)
+        assert (reset, remaining) == (expected.reset_time, expected.remaining)

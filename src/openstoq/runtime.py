@@ -6,17 +6,20 @@ validation, single transaction and handler. Neither face has a path of its own p
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from openstoq.api.ratelimit import Budget, RateLimiter
 from openstoq.clock import Clock
-from openstoq.context import ActionContext, Principal
+from openstoq.context import ActionContext, Principal, Source
 from openstoq.db.engine import Database
 from openstoq.errors import ActionError, BadRequest, Forbidden, NotFound, Unauthorized
 from openstoq.registry import Action, Registry
 from openstoq.settings import Settings
-from openstoq.shops import authenticate
+from openstoq.shops import KeyCache
 from openstoq.validation import EmptyBody, validate_body, validate_query
 
 MISSING_KEY = "Missing API key: send it in the X-Auth-Token header"
@@ -55,13 +58,12 @@ class Runtime:
         )
         self.clock = clock or Clock()
         self.limiter = limiter or RateLimiter(settings)
+        self.keys = KeyCache(self.db)
 
     async def authenticate(self, token: str | None) -> Principal:
         if not token:
             raise Unauthorized(MISSING_KEY)
-        # Every request pays for this lookup: a bare connection, not an ORM session.
-        async with self.db.core_read() as connection:
-            principal = await authenticate(connection, token)
+        principal = await self.keys.authenticate(token)
         if principal is None:
             raise Unauthorized(BAD_KEY)
         return principal
@@ -81,7 +83,7 @@ class Runtime:
         body: bytes = b"",
         query: dict[str, Any] | None = None,
         content_type: str | None = None,
-        source: Literal["api", "mcp", "cli", "scheduler"] = "api",
+        source: Source = "api",
     ) -> Outcome:
         """Run ``action`` for ``principal``: 403, 429, 404, 400/422 or the handler's payload.
 
@@ -98,17 +100,39 @@ class Runtime:
             params = self._params(action, raw_params)
             if content_type is not None and not action.is_read:
                 check_content_type(content_type, body)
-            # No request model means no keys at all, as the published schema ({} with no extra keys) says.
-            model = action.request or EmptyBody
-            checked = validate_query(model, query or {}) if action.is_read else validate_body(model, body)
-            request = checked if action.request is not None else None
-            async with self.db.transaction(write=not action.is_read) as session:
-                ctx = ActionContext(principal.shop_id, principal.domain, session, self.clock, self.settings, source)
-                payload = await action.handler(ctx, params, request)
+            request = self._request(action, body, query)
+            if action.is_read:
+                ctx = self._context(principal, self.db.read_session, source, reads=self.db)
+                try:
+                    payload = await action.handler(ctx, params, request)
+                finally:
+                    await ctx.close()
+            else:
+                async with self.db.transaction(write=True) as session:
+                    payload = await action.handler(self._context(principal, session, source), params, request)
         except ActionError as exc:
             exc.headers = {**budget.headers(), **exc.headers}
             raise
         return Outcome(payload, 200 if action.is_read else 202, budget.headers())
+
+    def _context(
+        self,
+        principal: Principal,
+        session: AsyncSession | Callable[[], AsyncSession],
+        source: Source,
+        reads: Database | None = None,
+    ) -> ActionContext:
+        return ActionContext(principal.shop_id, principal.domain, session, self.clock, self.settings, source, reads)
+
+    @staticmethod
+    def _request(action: Action, body: bytes, query: dict[str, Any] | None) -> Any:
+        """The validated request model, or None for an action without one."""
+        if action.request is None and action.is_read and not query:
+            return None  # nothing sent, nothing expected: the one case with nothing to check
+        # No request model means no keys at all, as the published schema ({} with no extra keys) says.
+        model = action.request or EmptyBody
+        checked = validate_query(model, query or {}) if action.is_read else validate_body(model, body)
+        return checked if action.request is not None else None
 
     @staticmethod
     def _params(action: Action, raw: dict[str, str]) -> dict[str, Any]:

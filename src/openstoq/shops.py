@@ -11,9 +11,10 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import bindparam, select
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from openstoq.context import Principal
+from openstoq.db.engine import Database
 from openstoq.db.models import ApiKey, Shop
 
 KEY_PREFIX = "stoq_api_key_"
@@ -114,19 +115,57 @@ async def revoke_key(session: AsyncSession, shop: Shop, key_or_id: str, now: dat
 
 # Built once: constructing the statement per request costs more than running it.
 _PRINCIPAL = (
-    select(ApiKey.id, ApiKey.key_hash, ApiKey.read_only, Shop.id, Shop.domain)
+    select(ApiKey.id.label("key_id"), ApiKey.key_hash, ApiKey.read_only, Shop.id.label("shop_id"), Shop.domain)
     .join(Shop, Shop.id == ApiKey.shop_id)
     .where(ApiKey.key_hash == bindparam("digest"), ApiKey.revoked_at.is_(None))
 )
 
 
-async def authenticate(session: AsyncSession | AsyncConnection, token: str | None) -> Principal | None:
+async def authenticate(db: Database, token: str | None) -> Principal | None:
     """The principal for a presented key, or None when it is missing, malformed, unknown or revoked."""
     if not token or not KEY_PATTERN.match(token):
         return None
-    digest = hash_key(token)
-    row = (await session.execute(_PRINCIPAL, {"digest": digest})).first()
+    return await _lookup(db, hash_key(token))
+
+
+async def _lookup(db: Database, digest: str) -> Principal | None:
+    row = await db.first(_PRINCIPAL, {"digest": digest})
     # The index lookup finds the row; the constant-time compare is what decides.
-    if row is None or not hmac.compare_digest(row[1], digest):
+    if row is None or not hmac.compare_digest(row.key_hash, digest):
         return None
-    return Principal(shop_id=row[3], domain=row[4], key_id=row[0], read_only=row[2])
+    return Principal(shop_id=row.shop_id, domain=row.domain, key_id=row.key_id, read_only=row.read_only)
+
+
+class KeyCache:
+    """The principals of keys seen lately, kept only while nothing has been written.
+
+    Every request authenticates; on SQLite the lookup is skipped while ``Database.write_marker``
+    is unchanged, and any committed write transaction, in any process (``keys revoke`` from the
+    CLI too), changes it: the next request looks its key up again, so a revoked key is refused
+    as soon as its revocation has committed. Without a marker (PostgreSQL) every request looks
+    its key up. Unknown keys are never kept.
+    """
+
+    MAX_KEYS = 10_000  # a bound on memory, not a tuning knob: a shop uses a handful of keys
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self._principals: dict[str, Principal] = {}
+        self._marker: bytes | None = None
+
+    async def authenticate(self, token: str | None) -> Principal | None:
+        if not token or not KEY_PATTERN.match(token):
+            return None
+        digest = hash_key(token)
+        marker = self.db.write_marker()  # read before the lookup, so a write during it is seen next time
+        if marker is None or marker != self._marker:
+            self._principals.clear()
+            self._marker = marker
+        elif (known := self._principals.get(digest)) is not None:
+            return known
+        principal = await _lookup(self.db, digest)
+        if principal is not None and marker is not None:
+            if len(self._principals) >= self.MAX_KEYS:
+                self._principals.clear()
+            self._principals[digest] = principal
+        return principal

@@ -102,12 +102,17 @@ class Dispatcher:
         action, values = matched
         principal = await runtime.authenticate(request.headers.get("x-auth-token"))
         body = b"" if action.is_read else await request.body()
+        query = (
+            query_dict(action.request, request.query_params)
+            if action.is_read and request.scope["query_string"]
+            else None
+        )
         outcome = await runtime.invoke(
             principal,
             action,
             dict(zip((p.name for p in action.params), values, strict=True)),
             body=body,
-            query=query_dict(action.request, request.query_params) if action.is_read else None,
+            query=query,
             # Checked after the permission check and the rate limit, so the 400 carries the budget.
             content_type=None if action.is_read else request.headers.get("content-type", JSON),
         )

@@ -15,11 +15,10 @@ import orjson
 from pydantic import BaseModel, ValidationError
 
 from openstoq.context import ActionContext
-from openstoq.db.models import Offer
 from openstoq.errors import ValidationFailed
 from openstoq.merge import changed_paths, deep_merge, lay
 from openstoq.preorders import storefront
-from openstoq.preorders.offers import OFFER_ID, PATH, load, load_active, record
+from openstoq.preorders.offers import OFFER_ID, PATH, OfferFields, load_active, read_row, record
 from openstoq.registry import ActionGroup, Handler, Params, Payload
 from openstoq.validation import messages, partial_model
 
@@ -44,7 +43,7 @@ class Capability:
     def defaults(self) -> dict[str, Any]:
         return orjson.loads(self._default_json)  # a fresh copy each time: callers may change it
 
-    def block(self, offer: Offer) -> dict[str, Any]:
+    def block(self, offer: OfferFields) -> dict[str, Any]:
         """The offer's block: defaults under what was stored, so fields added later get defaults."""
         return lay(self.defaults(), (offer.capabilities or {}).get(self.name, {}))
 
@@ -52,7 +51,7 @@ class Capability:
 CAPABILITIES: dict[str, Capability] = {}
 
 
-def summaries(offer: Offer) -> dict[str, Any]:
+def summaries(offer: OfferFields) -> dict[str, Any]:
     """Every capability block of the offer (one parse of all the defaults: the offer read's hot spot)."""
     blocks = orjson.loads(_all_defaults(tuple(CAPABILITIES)))
     stored = offer.capabilities or {}
@@ -105,8 +104,7 @@ def declare(
     label = capability.name.replace("_", " ")
 
     async def read_block(ctx: ActionContext, params: Params, _: None) -> Payload:
-        offer, _count = await load(ctx, params["id"])
-        return capability.block(offer)
+        return capability.block(await read_row(ctx, params["id"]))
 
     async def update_block(ctx: ActionContext, params: Params, body: BaseModel) -> Payload:
         return await change(ctx, params["id"], capability, body.model_dump(exclude_unset=True), "update")
