@@ -79,6 +79,10 @@ async def test_a_write_without_a_body_needs_no_content_type(client: httpx.AsyncC
         ("DELETE", "/preorders/offers", "/preorders/offers"),
         ("GET", "/preorders/nothing/here", "/preorders/nothing/here"),
         ("PUT", "/preorders/offers/00000000-0000-4000-8000-000000000000/widget", None),
+        # Beside the paths handed to the MCP endpoint and the signed downloads, not inside them.
+        ("GET", "/downloads/x", None),
+        ("GET", "/mcp/extra", None),
+        ("GET", "/mcpx", None),
     ],
 )
 async def test_unknown_action_is_404_in_the_published_wording(

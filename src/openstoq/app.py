@@ -42,7 +42,6 @@ def create_app(
     """
     settings = settings or Settings()
     runtime = runtime or Runtime(settings, registry or build_registry(), clock=clock)
-    dispatcher = Dispatcher(runtime)
     mcp = McpEndpoint(runtime)
 
     async def llms(_: Request) -> Response:
@@ -65,15 +64,22 @@ def create_app(
         finally:
             await runtime.close()
 
+    # Under the base path the dispatcher answers (the API's hot path: one prefix match); it hands the
+    # two non-action endpoints there, MCP and the signed export links, to these routes.
+    dispatcher = Dispatcher(
+        runtime,
+        handoff=[
+            Route("/mcp", mcp),
+            # Signed export links: no API key (the signature is the credential), so not an action.
+            Route(f"{DOWNLOADS}/{{job_id}}/{{filename}}", download_endpoint(runtime), methods=["GET"]),
+        ],
+    )
     app = Starlette(
         routes=[
+            Mount(BASE_PATH, app=dispatcher),
             Route("/", root),
             Route("/llms.txt", llms),
-            Route(f"{BASE_PATH}/mcp", mcp),  # before the catch-all mount, which would answer 404
             Route(WEBHOOKS_PATH, shopify_webhooks(runtime), methods=["POST"]),  # outside the API base path
-            # Signed export links: no API key (the signature is the credential), so not an action.
-            Route(f"{BASE_PATH}{DOWNLOADS}/{{job_id}}/{{filename}}", download_endpoint(runtime), methods=["GET"]),
-            Mount(BASE_PATH, app=dispatcher),
         ],
         exception_handlers={HTTPException: not_found},
         middleware=[Middleware(RequestIdMiddleware)],  # X-Request-Id on every response, in or out of the API

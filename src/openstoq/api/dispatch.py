@@ -7,6 +7,7 @@ client → match method+path (or 404 in the published wording) → auth → rate
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import Any, get_args, get_origin
 
 import orjson
@@ -14,6 +15,7 @@ from pydantic import BaseModel
 from starlette.datastructures import QueryParams
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import Route, Router, get_route_path
 from starlette.types import Receive, Scope, Send
 
 from openstoq.api.docs import Documents
@@ -62,13 +64,26 @@ def _is_list(annotation: Any) -> bool:
 
 
 class Dispatcher:
-    """An ASGI app mounted at the base path: every request below it goes through ``dispatch``."""
+    """An ASGI app mounted at the base path: every request below it goes through ``dispatch``,
+    except those for the ``handoff`` routes (endpoints under the base path that are not actions)."""
 
-    def __init__(self, runtime: Runtime) -> None:
+    def __init__(self, runtime: Runtime, handoff: Sequence[Route] = ()) -> None:
         self.runtime = runtime
         self.docs = Documents(runtime.registry, runtime.settings)
+        self.handoff = Router(routes=list(handoff), default=self.serve)  # no route matched: an action path
+        # "/mcp" is matched whole; "/downloads/{job_id}/{filename}" by what precedes its first parameter.
+        self._handoff_paths = tuple(route.path.partition("{")[0] for route in handoff)
+
+    def _handed_off(self, path: str) -> bool:
+        return any(path == p or (p.endswith("/") and path.startswith(p)) for p in self._handoff_paths)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self._handed_off(get_route_path(scope)):
+            await self.handoff(scope, receive, send)
+        else:
+            await self.serve(scope, receive, send)
+
+    async def serve(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope, receive)
         request_id = middleware_request_id(scope)  # the middleware puts it on the response
         try:
