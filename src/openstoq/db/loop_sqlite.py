@@ -131,14 +131,18 @@ class LoopConnection:
             self._connection = None
 
 
+def _open(path: str, setup: Callable[[sqlite3.Connection], None]) -> sqlite3.Connection:
+    # Autocommit at the driver level: BEGINs come from SQLAlchemy's begin event, or not at all.
+    connection = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    setup(connection)
+    return connection
+
+
 def connector(path: str, setup: Callable[[sqlite3.Connection], None]) -> Callable[[], Any]:
     """The ``async_creator`` for ``path``: a new loop connection, set up by ``setup`` (pragmas)."""
 
     async def connect() -> LoopConnection:
-        # Autocommit at the driver level: SQLAlchemy's begin event issues the BEGINs itself.
-        connection = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-        setup(connection)
-        return LoopConnection(connection)
+        return LoopConnection(_open(path, setup))
 
     return connect
 
@@ -157,9 +161,7 @@ class LoopReads:
     def _connection(self) -> sqlite3.Connection:
         connection: sqlite3.Connection | None = getattr(self._local, "connection", None)
         if connection is None:
-            connection = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
-            self._setup(connection)
-            self._local.connection = connection
+            connection = self._local.connection = _open(self._path, self._setup)
         return connection
 
     def first(self, statement: Select[Any], params: dict[str, Any]) -> Any:
