@@ -18,7 +18,7 @@ from openstoq.db.prepared import Prepared
 from openstoq.preorders.offers import _READ
 from openstoq.runtime import Runtime
 from openstoq.shops import _PRINCIPAL, KeyCache, get_shop, hash_key, revoke_key
-from tests.conftest import MakeShop, ShopKeys
+from tests.conftest import POSTGRES_URL, MakeShop, ShopKeys
 
 
 async def core_first(db: Database, statement: Any, params: dict[str, Any]) -> Any:
@@ -158,3 +158,27 @@ async def test_a_database_serves_threads_of_their_own(runtime: Runtime, shop: Sh
     principal, missing = results[0]
     assert principal is not None and principal.shop_id == shop.shop_id
     assert missing is None
+
+
+async def test_first_survives_the_server_dropping_its_connections(
+    runtime: Runtime, shop: ShopKeys, backend: str
+) -> None:
+    """PostgreSQL: ``first``'s pool has no pre-ping, so a read on a connection the server dropped
+    (a restart, a failover) is run again on a fresh one instead of failing the request."""
+    if backend != "postgresql":
+        pytest.skip("PostgreSQL only: SQLite has no server connection to drop")
+    import asyncpg
+
+    digest = hash_key(shop.api_key)
+    assert await runtime.db.first(_PRINCIPAL, {"digest": digest}) is not None  # the pool holds a connection now
+    database = runtime.db.engine.url.database
+    admin = await asyncpg.connect(POSTGRES_URL)
+    try:
+        dropped = await admin.fetchval(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = $1", database
+        )
+    finally:
+        await admin.close()
+    assert dropped >= 1
+    row = await runtime.db.first(_PRINCIPAL, {"digest": digest})
+    assert row is not None and row.shop_id == shop.shop_id

@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import Select, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -52,6 +53,9 @@ def _threaded_sqlite(engine: AsyncEngine) -> None:
     _explicit_begins(engine)
 
 
+FIRST_POOL_SIZE = 2  # a one-statement read holds its connection for one round trip
+
+
 class Database:
     """The engine every transaction runs on, plus on SQLite the loop-thread paths for request reads.
 
@@ -71,6 +75,13 @@ class Database:
             kwargs.update(pool_size=pool_size, max_overflow=max_overflow, pool_pre_ping=True)
         self.engine = create_async_engine(url, **kwargs)
         self.request_engine = self.engine
+        # PostgreSQL: ``first`` on a small pool of its own, in autocommit (one statement needs no BEGIN
+        # and ROLLBACK) and without pre-ping (whose BEGIN, ping, ROLLBACK cost three round trips a read).
+        self._first_engine = self.engine
+        if not self.is_sqlite:
+            self._first_engine = create_async_engine(
+                url, echo=echo, pool_size=FIRST_POOL_SIZE, max_overflow=FIRST_POOL_SIZE, isolation_level="AUTOCOMMIT"
+            )
         self._loop: loop_sqlite.LoopReads | None = None
         self._marker: loop_sqlite.WriteMarker | None = None
         if self.is_sqlite:
@@ -113,7 +124,17 @@ class Database:
         """
         if self._loop is not None:
             return self._loop.first(statement, params)
-        async with self.engine.connect() as connection:
+        try:
+            return await self._first_on_server(statement, params)
+        except DBAPIError as exc:
+            # No pre-ping on this pool: a connection the server dropped (a restart) fails its first
+            # use, SQLAlchemy then discards the pool's connections, and a read is safe to run again.
+            if not exc.connection_invalidated:
+                raise
+            return await self._first_on_server(statement, params)
+
+    async def _first_on_server(self, statement: Select[Any], params: dict[str, Any]) -> Any:
+        async with self._first_engine.connect() as connection:
             return (await connection.execute(statement, params)).first()
 
     def write_marker(self) -> bytes | None:
@@ -123,6 +144,8 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+        if self._first_engine is not self.engine:
+            await self._first_engine.dispose()
         if self.request_engine is not self.engine:
             await self.request_engine.dispose()
         if self._loop is not None:
