@@ -35,4 +35,7 @@ JSONDoc = JSON().with_variant(JSONB(), "postgresql")
 
 def utc_iso(value: datetime | None) -> str | None:
     """ISO 8601 with offset, in UTC, as every response prints times."""
-    return None if value is None else value.astimezone(UTC).isoformat()
+    if value is None:
+        return None
+    # Times read from the database are UTC already (UTCDateTime): no conversion to pay for.
+    return (value if value.tzinfo is UTC else value.astimezone(UTC)).isoformat()

@@ -53,9 +53,12 @@ CAPABILITIES: dict[str, Capability] = {}
 
 def summaries(offer: OfferFields) -> dict[str, Any]:
     """Every capability block of the offer (one parse of all the defaults: the offer read's hot spot)."""
-    blocks = orjson.loads(_all_defaults(tuple(CAPABILITIES)))
+    blocks: dict[str, Any] = orjson.loads(_all_defaults(tuple(CAPABILITIES)))
     stored = offer.capabilities or {}
-    return {name: lay(block, stored.get(name, {})) for name, block in blocks.items()}
+    for name, block in blocks.items():
+        if name in stored:
+            lay(block, stored[name])
+    return blocks
 
 
 @cache
