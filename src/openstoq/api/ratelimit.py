@@ -88,7 +88,7 @@ class MemoryWindow:
         now = time.time()
         window = self._window(item, key, now)
         if not window.times:
-            del self._windows[key]  # an idle shop keeps no memory
+            del self._windows[key]  # a shop whose window has emptied keeps no memory
             return now + item.get_expiry(), item.amount
         return window.times[0] + item.get_expiry(), item.amount - window.points
 
