@@ -20,3 +20,20 @@ def cpu_seconds(pid: int) -> float | None:
     except OSError:
         return None
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def steal_seconds(cpu: int | None) -> float | None:
+    """Time the hypervisor has taken from ``cpu`` (all CPUs when None) so far, or None off Linux.
+
+    A virtual machine's neighbours show up here: time the servers could not run at all.
+    """
+    name = "cpu" if cpu is None else f"cpu{cpu}"
+    try:
+        lines = Path("/proc/stat").read_text().splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        fields = line.split()
+        if fields and fields[0] == name and len(fields) > 8:
+            return int(fields[8]) / os.sysconf("SC_CLK_TCK")
+    return None
