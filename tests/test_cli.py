@@ -20,7 +20,7 @@ from openstoq.cli import app
 from openstoq.context import Principal
 from openstoq.db.engine import Database
 from openstoq.settings import Settings
-from openstoq.shops import authenticate
+from openstoq.shops import KeyCache
 from tests.conftest import Cli, said
 
 KEY = re.compile(r"^stoq_api_key_[0-9a-f]{32}$")
@@ -38,7 +38,7 @@ def principal(data_dir: Path, key: str) -> Principal | None:
     async def lookup() -> Principal | None:
         db = Database(Settings(data_dir=data_dir).sqlalchemy_url)
         try:
-            return await authenticate(db, key)
+            return await KeyCache(db).authenticate(key)
         finally:
             await db.dispose()
 

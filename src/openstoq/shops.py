@@ -121,13 +121,6 @@ _PRINCIPAL = (
 )
 
 
-async def authenticate(db: Database, token: str | None) -> Principal | None:
-    """The principal for a presented key, or None when it is missing, malformed, unknown or revoked."""
-    if not token or not KEY_PATTERN.match(token):
-        return None
-    return await _lookup(db, hash_key(token))
-
-
 async def _lookup(db: Database, digest: str) -> Principal | None:
     row = await db.first(_PRINCIPAL, {"digest": digest})
     # The index lookup finds the row; the constant-time compare is what decides.
@@ -154,6 +147,7 @@ class KeyCache:
         self._marker: bytes | None = None
 
     async def authenticate(self, token: str | None) -> Principal | None:
+        """The principal for a presented key, or None when it is missing, malformed, unknown or revoked."""
         if not token or not KEY_PATTERN.match(token):
             return None
         digest = hash_key(token)
