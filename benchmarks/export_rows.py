@@ -25,7 +25,7 @@ import time
 
 import httpx
 
-from job_bench import BASE_PATH, Server, cpu_seconds, new_shop, proc_status, seed, wait_for_job, workspace
+from job_bench import BASE_PATH, cpu_seconds, new_shop, proc_status, seed, serve, wait_for_job, workspace
 
 LIMIT_MB = 150
 
@@ -60,7 +60,7 @@ def main() -> None:
         started = time.monotonic()
         seed(env, shop["shop_id"], range(1, args.rows + 1), offer=True)
         print(f"seeded {args.rows} variants on {backend} in {time.monotonic() - started:.1f} s", flush=True)
-        with Server(env) as server:
+        with serve(env) as server:
             pid = server.proc.pid
             headers = {"X-Auth-Token": shop["api_key"]}
             idle_kb = proc_status(pid)["VmRSS"]

@@ -27,7 +27,7 @@ from typing import Any
 import httpx
 
 import procs
-from procs import free_port
+from procs import Server, openstoq_serve
 
 BASE_PATH = "/api/v2/external"
 BIN = Path(sys.executable).parent
@@ -75,47 +75,9 @@ def new_shop(env: dict[str, str]) -> dict[str, str]:
     return dict(json.loads(cli(env, "shops", "create", "bench", "--json")))
 
 
-class Server:
+def serve(env: dict[str, str], *args: str) -> Server:
     """``openstoq serve`` on a free loopback port, with its output in the data dir."""
-
-    def __init__(self, env: dict[str, str], *args: str) -> None:
-        self.port = free_port()
-        self.log = Path(env["OPENSTOQ_DATA_DIR"]) / f"serve-{self.port}.log"
-        with self.log.open("wb") as log:
-            cmd = [str(BIN / "openstoq"), "serve", "--host", "127.0.0.1", "--port", str(self.port), *args]
-            self.proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 60
-        while True:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"openstoq serve exited:\n{self.log.read_text()}")
-            try:
-                if httpx.get(f"{self.url}{BASE_PATH}/llms.txt", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                self.stop()
-                raise TimeoutError(f"openstoq serve did not answer:\n{self.log.read_text()}")
-            time.sleep(0.1)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
-
-    def __enter__(self) -> Server:
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self.stop()
+    return openstoq_serve(env, Path(env["OPENSTOQ_DATA_DIR"]) / "serve.log", *args)
 
 
 def proc_status(pid: int) -> dict[str, int]:

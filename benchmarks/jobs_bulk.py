@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import httpx
 
-from job_bench import BASE_PATH, Server, cpu_seconds, new_shop, seed, wait_for_job, workspace
+from job_bench import BASE_PATH, cpu_seconds, new_shop, seed, serve, wait_for_job, workspace
 
 ACTIONS = ("bulk_recalculate_preorder_counts", "bulk_sync_metafields")
 
@@ -53,7 +53,7 @@ def run(backend: str, count: int, deadline: float) -> list[Result]:
         shop = new_shop(env)
         ids = list(range(1, count + 1))
         seed(env, shop["shop_id"], ids, offer=True)
-        with Server(env) as server:
+        with serve(env) as server:
             headers = {"X-Auth-Token": shop["api_key"]}
             for action in ACTIONS:
                 cpu_before, started = cpu_seconds(server.proc.pid), time.monotonic()

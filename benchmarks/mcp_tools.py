@@ -23,15 +23,13 @@ import argparse
 import asyncio
 import json
 import os
-import shutil
-import signal
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
-from contextlib import AsyncExitStack, suppress
+from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,7 +38,7 @@ from mcp import ClientSession
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client
 
-from procs import free_port
+from procs import openstoq_serve
 
 API = "/api/v2/external"
 TOOL = "preorders_offers_read"
@@ -63,34 +61,6 @@ class Result:
     @property
     def p50(self) -> float:
         return statistics.median(self.latencies_ms) if self.latencies_ms else float("nan")
-
-
-def start_server(env: dict[str, str], port: int, log: Path, cpu: int | None) -> subprocess.Popen[bytes]:
-    cmd = [str(BIN / "openstoq"), "serve", "--host", "127.0.0.1", "--port", str(port)]
-    if cpu is not None and shutil.which("taskset"):
-        cmd = ["taskset", "-c", str(cpu), *cmd]
-    with log.open("wb") as out:
-        proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"openstoq serve exited with {proc.returncode}:\n{log.read_text()}")
-        with suppress(httpx.HTTPError):
-            if httpx.get(f"http://127.0.0.1:{port}{API}/llms.txt", timeout=1).status_code == 200:
-                return proc
-        time.sleep(0.05)
-    stop(proc)
-    raise RuntimeError(f"openstoq serve did not answer within 30 s:\n{log.read_text()}")
-
-
-def stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGINT)  # uvicorn's graceful shutdown
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
 
 
 Call = Callable[[], Awaitable[bool]]  # one request; True when it succeeded
@@ -199,15 +169,14 @@ def main() -> None:
             timeout=60,
         )
         key = json.loads(created.stdout)["api_key"]
-        port = free_port()
-        proc = start_server(env, port, Path(tmp) / "serve.log", server_cpu)
-        base = f"http://127.0.0.1:{port}{API}"
+        server = openstoq_serve(env, Path(tmp) / "serve.log", cpu=server_cpu)
+        base = f"{server.url}{API}"
         try:
             offer = httpx.post(f"{base}/preorders/offers", json={"name": "Bench"}, headers={"X-Auth-Token": key})
             offer.raise_for_status()
             results = asyncio.run(run_all(base, key, offer.json()["id"], args.clients, args.duration, args.rounds))
         finally:
-            stop(proc)
+            server.stop()
 
     pinning = f"server on CPU {server_cpu}, clients on {cpus[1:]}" if server_cpu is not None else "no CPU pinning"
     print(f"{TOOL}: {args.duration:g} s per way in {args.rounds} rounds, {args.clients} clients, SQLite, {pinning}")

@@ -35,21 +35,20 @@ import tempfile
 import time
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-from procs import cpu_seconds, free_port, steal_seconds
+from procs import BIN, Server, cpu_seconds, free_port, pinned, steal_seconds
 
 BASE_PATH = "/api/v2/external"
 OFFER_PATH = f"{BASE_PATH}/preorders/offers"
 DOMAIN = "bench.myshopify.com"
 TARGET_RATIO = 0.35
 DEFAULT_PG = "postgresql://postgres@127.0.0.1:5432"
-BIN = Path(sys.executable).parent
 
 
 @dataclass(slots=True)
@@ -100,56 +99,12 @@ def cpus() -> list[int]:
     return sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
 
 
-def pinned(cmd: list[str], cpu: int | None) -> list[str]:
-    if cpu is None or shutil.which("taskset") is None:
-        return cmd
-    return ["taskset", "-c", str(cpu), *cmd]
-
-
 def openstoq_cmd(base: str | None, *args: str) -> list[str]:
     """The ``openstoq`` command: ``base`` when given (``--openstoq``), else this venv's console script."""
     if base:
         return [*shlex.split(base), *args]
     script = BIN / "openstoq"
     return [str(script), *args] if script.exists() else [sys.executable, "-m", "openstoq.cli", *args]
-
-
-class Server:
-    """A child server process, its log in the temp dir; stopped (then killed) on exit."""
-
-    def __init__(self, name: str, cmd: list[str], env: dict[str, str], port: int, log: Path) -> None:
-        self.name, self.port, self.log = name, port, log
-        self._log_file = log.open("wb")
-        self.proc = subprocess.Popen(cmd, env=env, stdout=self._log_file, stderr=subprocess.STDOUT)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def wait_ready(self, timeout: float = 60) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"{self.name} exited with {self.proc.returncode}:\n{self.tail()}")
-            with suppress(httpx.HTTPError):
-                if httpx.get(self.url + "/llms.txt", timeout=1).status_code == 200:
-                    return
-            time.sleep(0.1)
-        raise RuntimeError(f"{self.name} not ready after {timeout} s:\n{self.tail()}")
-
-    def tail(self, lines: int = 30) -> str:
-        self._log_file.flush()
-        return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)  # uvicorn's graceful shutdown (runs the lifespan end)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
-        self._log_file.close()
 
 
 def idle_cpu(server: Server, seconds: float = 2.0) -> float | None:
@@ -447,7 +402,6 @@ def main(argv: list[str] | None = None) -> int:
             serve_flags = ["--no-workers"] if args.no_workers else []
             port = free_port()
             app = Server(
-                "openstoq",
                 pinned(openstoq_cmd(args.openstoq, "serve", "--port", str(port), *serve_flags), server_cpu),
                 env,
                 port,
@@ -462,11 +416,11 @@ def main(argv: list[str] | None = None) -> int:
             port = free_port()
             bare_cmd = [sys.executable, str(Path(__file__).resolve()), "--serve-bare", "--port", str(port)]
             bare = Server(
-                "bare",
                 pinned([*bare_cmd, "--payload", str(payload_file)], server_cpu),
-                {**os.environ},
+                os.environ,
                 port,
                 tmp / "bare.log",
+                "bare",
             )
             servers.append(bare)
             bare.wait_ready()

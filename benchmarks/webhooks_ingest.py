@@ -28,7 +28,6 @@ import hashlib
 import hmac
 import json
 import os
-import signal
 import sqlite3
 import statistics
 import subprocess
@@ -36,14 +35,13 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-from procs import cpu_seconds, free_port
+from procs import cpu_seconds, openstoq_serve
 
 BIN = Path(sys.executable).parent
 BASE_PATH = "/api/v2/external"
@@ -56,44 +54,6 @@ def openstoq(env: dict[str, str], *args: str) -> str:
     if done.returncode != 0:
         raise RuntimeError(f"openstoq {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
     return done.stdout
-
-
-class Server:
-    def __init__(self, env: dict[str, str], log: Path) -> None:
-        self.port = free_port()
-        self._log = log.open("wb")
-        self.log = log
-        self.proc = subprocess.Popen(
-            [str(BIN / "openstoq"), "serve", "--host", "127.0.0.1", "--port", str(self.port)],
-            env=env,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-        )
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def wait_ready(self, timeout: float = 60) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"openstoq serve exited:\n{self.log.read_text(errors='replace')[-3000:]}")
-            with suppress(httpx.HTTPError):
-                if httpx.get(self.url + "/llms.txt", timeout=1).status_code == 200:
-                    return
-            time.sleep(0.1)
-        raise RuntimeError("openstoq serve did not answer in time")
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
-        self._log.close()
 
 
 def catalog() -> list[dict[str, Any]]:
@@ -225,9 +185,8 @@ def main() -> None:
         shop = json.loads(openstoq(env, "shops", "create", "bench-hooks", "--json"))
         (root / "catalog.json").write_text(json.dumps(catalog()))
         openstoq(env, "import", "catalog", str(root / "catalog.json"), "--shop", shop["domain"])
-        server = Server(env, root / "serve.log")
+        server = openstoq_serve(env, root / "serve.log")
         try:
-            server.wait_ready()
             api = httpx.Client(base_url=server.url + BASE_PATH, headers={"X-Auth-Token": shop["api_key"]}, timeout=60)
             offer = api.post("/preorders/offers", json={"name": "Bench drop"}).json()
             attached = [(1_000 + p) * 10 + v for p in range(PRODUCTS) for v in (0, 1)]
