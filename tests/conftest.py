@@ -28,6 +28,7 @@ from openstoq.db.migrate import upgrade
 from openstoq.runtime import Runtime
 from openstoq.settings import BASE_PATH, Settings
 from openstoq.shops import create_key, create_shop
+from tests.e2e.servers import Servers
 
 POSTGRES_URL = os.environ.get("OPENSTOQ_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("OPENSTOQ_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -186,6 +187,13 @@ def cli(data_dir: Path) -> Cli:
         return runner.invoke(cli_app, list(args))
 
     return invoke
+
+
+@pytest.fixture
+def servers(tmp_path: Path) -> Iterator[Servers]:
+    """Real ``openstoq`` processes for this test (``tests/e2e/servers.py``), stopped at its end."""
+    with Servers(tmp_path / "logs") as started:
+        yield started
 
 
 def said(result: Result) -> str:

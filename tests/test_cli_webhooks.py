@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -94,12 +93,6 @@ def test_import_catalog_for_an_unknown_shop_says_so(cli: Cli, tmp_path: Path) ->
 
 
 # --- webhooks send, against a real server ----------------------------------------------------
-
-
-@pytest.fixture
-def servers(tmp_path: Path) -> Iterator[Servers]:
-    with Servers(tmp_path / "logs") as started:
-        yield started
 
 
 def test_webhooks_send_signs_and_posts_like_shopify(servers: Servers, tmp_path: Path) -> None:

@@ -1,12 +1,8 @@
 """Real ``openstoq`` processes for end-to-end tests: start a server on a free port, wait until it
 answers, stop it at teardown. Also the environment and command line those processes get.
 
-Typical use, in a test module (``servers.start_many(2, env)`` for several at once)::
-
-    @pytest.fixture
-    def servers(tmp_path: Path) -> Iterator[Servers]:
-        with Servers(tmp_path) as started:
-            yield started
+Typical use, with the ``servers`` fixture of ``tests/conftest.py`` (``servers.start_many(2, env)``
+for several at once)::
 
     def test_something(servers: Servers, tmp_path: Path) -> None:
         server = servers.start(openstoq_env(OPENSTOQ_DATA_DIR=str(tmp_path / "data")))

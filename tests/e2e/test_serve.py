@@ -5,21 +5,13 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
-import pytest
 
 from tests.e2e.servers import Servers, openstoq_env, run_cli
 
 DEMO_KEY = re.compile(r"stoq_api_key_[0-9a-f]{32}")
-
-
-@pytest.fixture
-def servers(tmp_path: Path) -> Iterator[Servers]:
-    with Servers(tmp_path / "logs") as started:
-        yield started
 
 
 def test_serve_on_a_fresh_data_dir_migrates_and_serves_the_walkthrough(servers: Servers, tmp_path: Path) -> None:

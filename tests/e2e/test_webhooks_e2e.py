@@ -6,21 +6,13 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
-import pytest
 
 from openstoq.demo import BOTTLES, JACKETS, ORDERS, SHOES
 from tests.e2e.servers import Servers, openstoq_env, run_cli
 from tests.webhook_support import line, order
-
-
-@pytest.fixture
-def servers(tmp_path: Path) -> Iterator[Servers]:
-    with Servers(tmp_path / "logs") as started:
-        yield started
 
 
 def deliveries(data: Path) -> int:
