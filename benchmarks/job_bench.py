@@ -14,7 +14,6 @@ import re
 import shutil
 import sqlite3
 import subprocess
-import sys
 import tempfile
 import time
 import uuid
@@ -27,10 +26,9 @@ from typing import Any
 import httpx
 
 import procs
-from procs import Server, openstoq_serve
+from procs import BIN, Server, openstoq_serve
 
 BASE_PATH = "/api/v2/external"
-BIN = Path(sys.executable).parent
 DEFAULT_PG = "postgresql://postgres@127.0.0.1:5432"
 SEED_CHUNK = 50_000
 

@@ -38,11 +38,10 @@ from mcp import ClientSession
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client
 
-from procs import openstoq_serve
+from procs import BIN, openstoq_serve
 
 API = "/api/v2/external"
 TOOL = "preorders_offers_read"
-BIN = Path(sys.executable).parent
 ACCEPT = {"Accept": "application/json, text/event-stream"}
 
 

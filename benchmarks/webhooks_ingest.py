@@ -31,7 +31,6 @@ import os
 import sqlite3
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from collections import Counter
@@ -41,9 +40,8 @@ from typing import Any
 
 import httpx
 
-from procs import cpu_seconds, openstoq_serve
+from procs import BIN, cpu_seconds, openstoq_serve
 
-BIN = Path(sys.executable).parent
 BASE_PATH = "/api/v2/external"
 WEBHOOKS = "/webhooks/shopify"
 PRODUCTS, VARIANTS_PER_PRODUCT = 200, 3
