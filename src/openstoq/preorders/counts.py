@@ -51,13 +51,21 @@ async def counted(ctx: ActionContext, variant_ids: Sequence[int]) -> dict[int, i
 
 
 async def recalculate(ctx: ActionContext, variant_ids: Sequence[int]) -> dict[int, tuple[int, int]]:
-    """Rebuild the counts from open order lines: variant id → (before, after)."""
-    truth = await counted(ctx, variant_ids)
-    rows = await ctx.session.execute(
-        select(Variant.id, Variant.preorder_count).where(
-            Variant.shop_id == ctx.shop_id, Variant.id.in_(list(variant_ids))
+    """Rebuild the counts from open order lines: variant id → (before, after).
+
+    The variants are locked before the lines are summed: an order event committing in between
+    would otherwise add its units to a count this absolute write then replaces. Locked in id
+    order, as ``adjust`` updates them, so the two never wait on each other in a cycle.
+    """
+    rows = (
+        await ctx.session.execute(
+            select(Variant.id, Variant.preorder_count)
+            .where(Variant.shop_id == ctx.shop_id, Variant.id.in_(sorted(set(variant_ids))))
+            .order_by(Variant.id)
+            .with_for_update()
         )
-    )
+    ).all()
+    truth = await counted(ctx, variant_ids)
     changes: dict[int, tuple[int, int]] = {}
     for variant_id, before in rows:
         after = truth[variant_id]
