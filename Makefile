@@ -1,5 +1,6 @@
 # The two commands a newcomer needs: `make run` and `make test`. Everything else is a helper.
 PYTHON ?= python3
+PORT ?= 8000
 VENV := .venv
 BIN := $(VENV)/bin
 
@@ -14,13 +15,17 @@ $(VENV)/.installed: pyproject.toml
 	@touch $@
 
 ## run: install what is needed and serve openstoq on its embedded default (SQLite in ./.openstoq), with a demo shop
+## (make run PORT=8001 for another port)
 run: $(VENV)/.installed
-	$(BIN)/openstoq serve --demo
+	$(BIN)/openstoq serve --demo --port $(PORT)
 
-## test: lint, then the whole suite on SQLite and PostgreSQL (starts PostgreSQL and Redis when they are down)
+## test: lint, type-check, check the layers, then the whole suite on SQLite and PostgreSQL
+## (starts PostgreSQL and Redis when they are down)
 test: $(VENV)/.installed services
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/mypy
+	$(BIN)/lint-imports
 	$(BIN)/pytest
 
 services:

@@ -9,7 +9,8 @@ from typing import Any
 
 from openstoq.context import ActionContext
 from openstoq.db.models import Order, OrderLine
-from openstoq.platform.catalog import parse_product, upsert_products
+from openstoq.inbound.catalog import upsert_products
+from openstoq.platform.payloads import ProductPayload
 from openstoq.runtime import Runtime
 from tests.conftest import ShopKeys
 
@@ -19,8 +20,8 @@ _ids = itertools.count(1_000_000)
 @asynccontextmanager
 async def shop_context(runtime: Runtime, shop: ShopKeys) -> AsyncIterator[ActionContext]:
     """One write transaction acting for ``shop``, as an action would."""
-    async with runtime.db.transaction(write=True) as session:
-        yield ActionContext(shop.shop_id, shop.domain, session, runtime.clock, runtime.settings, "api")
+    async with runtime.shop_transaction(shop.shop_id, source="api", domain=shop.domain) as ctx:
+        yield ctx
 
 
 def product(product_id: int, variant_ids: Sequence[int], *, collections: Sequence[int] = (), **fields: Any) -> dict:
@@ -40,7 +41,7 @@ def product(product_id: int, variant_ids: Sequence[int], *, collections: Sequenc
 async def seed_catalog(runtime: Runtime, shop: ShopKeys, *products: dict) -> list[int]:
     """Upsert product payloads into the shop's catalog mirror; returns the ids of new variants."""
     async with shop_context(runtime, shop) as ctx:
-        return await upsert_products(ctx, [parse_product(p) for p in products])
+        return await upsert_products(ctx, [ProductPayload.model_validate(p) for p in products])
 
 
 async def seed_order(

@@ -19,10 +19,10 @@ import pytest
 from click.testing import Result
 from typer.testing import CliRunner
 
-from openstoq.actions import build_registry
 from openstoq.app import create_app
-from openstoq.cli import app as cli_app
+from openstoq.cli.main import app as cli_app
 from openstoq.clock import Clock
+from openstoq.composition import build_runtime
 from openstoq.db.engine import Database
 from openstoq.db.migrate import upgrade
 from openstoq.runtime import Runtime
@@ -96,7 +96,7 @@ def _reset_clock(request: pytest.FixtureRequest) -> Iterator[None]:
 
 @pytest.fixture(scope="session")
 async def runtime(settings: Settings, clock: Clock) -> AsyncIterator[Runtime]:
-    rt = Runtime(settings, build_registry(), clock=clock)
+    rt = build_runtime(settings, clock=clock)
     yield rt
     await rt.close()
 

@@ -16,9 +16,9 @@ from hypothesis import find, settings
 from hypothesis import strategies as st
 from starlette.applications import Starlette
 
-from openstoq.api.schemas import request_schema
 from openstoq.app import create_app
 from openstoq.registry import Action
+from openstoq.schemas import request_schema
 from openstoq.settings import Settings
 
 FUTURE = "2099-01-01T09:00:00Z"

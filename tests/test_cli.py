@@ -16,7 +16,7 @@ import pytest
 from click.testing import Result
 from typer.testing import CliRunner
 
-from openstoq.cli import app
+from openstoq.cli.main import app
 from openstoq.context import Principal
 from openstoq.db.engine import Database
 from openstoq.settings import Settings

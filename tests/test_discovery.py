@@ -9,7 +9,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import httpx
 import pytest
@@ -18,12 +18,13 @@ from openapi_spec_validator import validate as validate_openapi
 from pydantic import Field
 from starlette.applications import Starlette
 
-from openstoq.actions import build_registry
-from openstoq.api.schemas import request_schema
 from openstoq.app import create_app
+from openstoq.composition import build_runtime
 from openstoq.context import ActionContext
-from openstoq.registry import Action, Params, Payload, Registry, uuid_param
+from openstoq.feature import Feature
+from openstoq.registry import ActionGroup, Payload, Registry, uuid_placeholder
 from openstoq.runtime import Runtime
+from openstoq.schemas import request_schema
 from openstoq.settings import BASE_PATH, Settings
 from openstoq.validation import COLOR_PATTERN, RequestModel
 from tests.catalog_helpers import EXAMPLE_VARIANT, attach_example_request, give_example_variant
@@ -50,38 +51,30 @@ class ShoutRequest(RequestModel):
     volume: Literal["low", "high"] = Field("high", description="How loud")
 
 
-async def shout(ctx: ActionContext, params: Params, body: ShoutRequest) -> Payload:
+MegaphoneId = Annotated[str, uuid_placeholder("megaphone")]
+megaphones = ActionGroup()
+
+
+@megaphones.action(
+    "shout",
+    "POST",
+    "/preorders/megaphones/:id/shout",
+    "Shout a message through a megaphone (declared by the discovery test).",
+    aliases=("yell through the megaphone", "announce loudly"),
+    notes=("Only exists in tests.",),
+    request=ShoutRequest,
+)
+async def shout(ctx: ActionContext, body: ShoutRequest, *, id: MegaphoneId) -> Payload:
     words = " ".join([body.text.upper() if body.volume == "high" else body.text] * body.times)
-    return {"megaphone": params["id"], "shop_id": ctx.shop_id, "shout": words}
+    return {"megaphone": id, "shop_id": ctx.shop_id, "shout": words}
 
 
-def shout_action() -> Action:
-    return Action(
-        "shout",
-        "POST",
-        "/preorders/megaphones/:id/shout",
-        "Shout a message through a megaphone (declared by the discovery test).",
-        shout,
-        aliases=("yell through the megaphone", "announce loudly"),
-        notes=("Only exists in tests.",),
-        request=ShoutRequest,
-        params=(uuid_param("id", "megaphone"),),
-    )
+@megaphones.action("whisper", "GET", "/preorders/megaphones/:id/whisper", "Whisper through a megaphone.")
+async def whisper(ctx: ActionContext, _: None, *, id: MegaphoneId) -> Payload:
+    return {"megaphone": id, "whisper": "psst"}
 
 
-async def whisper(ctx: ActionContext, params: Params, _: None) -> Payload:
-    return {"megaphone": params["id"], "whisper": "psst"}
-
-
-def whisper_action() -> Action:
-    return Action(
-        "whisper",
-        "GET",
-        "/preorders/megaphones/:id/whisper",
-        "Whisper through a megaphone (added after the app started).",
-        whisper,
-        params=(uuid_param("id", "megaphone"),),
-    )
+MEGAPHONES = Feature("megaphones", actions=(megaphones,))
 
 
 @dataclass
@@ -94,9 +87,8 @@ class ExtendedApp:
 
 @pytest.fixture
 async def extended(settings: Settings, shop: ShopKeys) -> AsyncIterator[ExtendedApp]:
-    registry = build_registry()
-    registry.add(shout_action())
-    app = create_app(settings, registry=registry)
+    app = create_app(settings, runtime=build_runtime(settings, MEGAPHONES))
+    registry = app.state.runtime.registry
     transport = httpx.ASGITransport(app=app)
     base_url = f"http://test{BASE_PATH}"
     async with (
@@ -122,7 +114,7 @@ async def test_a_new_action_appears_in_every_document_and_can_be_called(
     assert shout_entry["name"] == "shout"
     assert shout_entry["aliases"] == ["yell through the megaphone", "announce loudly"]
     assert shout_entry["notes"] == ["Only exists in tests."]
-    assert [p["name"] for p in shout_entry["path_params"]] == ["id"]
+    assert shout_entry["path_params"] == ["id"]
     schema = shout_entry["request_schema"]
     assert schema["required"] == ["text"]
     assert schema["properties"]["times"]["minimum"] == 1 and schema["properties"]["times"]["maximum"] == 5
@@ -140,7 +132,7 @@ async def test_a_new_action_appears_in_every_document_and_can_be_called(
     # llms.txt counts the actions of this server
     llms = (await extended.anon.get("/llms.txt")).text
     assert f"({len(extended.registry)} on this server)" in llms
-    assert f"({len(extended.registry) - 1} on this server)" in (await anon.get("/llms.txt")).text
+    assert f"({len(extended.registry) - 2} on this server)" in (await anon.get("/llms.txt")).text
 
     # OpenAPI
     spec = (await extended.anon.get("/openapi.json")).json()
@@ -167,12 +159,9 @@ async def test_a_new_action_appears_in_every_document_and_can_be_called(
     }
 
 
-async def test_actions_added_later_appear_without_a_restart(extended: ExtendedApp) -> None:
-    before = (await extended.client.get("/help")).json()
-    assert not [a for a in before["actions"] if a["name"] == "whisper"]
-    extended.registry.add(whisper_action())
-    after = (await extended.client.get("/help?prefix=/preorders/megaphones")).json()
-    assert [a["name"] for a in after["actions"]] == ["shout", "whisper"]
+async def test_a_features_actions_appear_in_every_document(extended: ExtendedApp) -> None:
+    found = (await extended.client.get("/help?prefix=/preorders/megaphones")).json()
+    assert [a["name"] for a in found["actions"]] == ["shout", "whisper"]
     assert "/preorders/megaphones/{id}/whisper" in (await extended.anon.get("/openapi.json")).json()["paths"]
     assert "`/preorders/megaphones/:id/whisper`" in (await extended.anon.get("/preorders/skill.md")).text
     megaphone = str(uuid.uuid4())
@@ -203,7 +192,7 @@ async def test_help_envelope_lists_every_action_in_registry_order(client: httpx.
         assert item["aliases"] == list(action.aliases) and isinstance(item["aliases"], list)
         assert "{" not in item["path"], "the manifest uses :placeholders"
         placeholders = [s[1:] for s in item["path"].split("/") if s.startswith(":")]
-        assert [p["name"] for p in item.get("path_params", [])] == placeholders
+        assert item.get("path_params", []) == placeholders, "published: an array of placeholder names"
         assert item["request_schema"] == request_schema(action)
 
 
@@ -298,8 +287,7 @@ async def test_every_request_schema_is_valid_json_schema(client: httpx.AsyncClie
         text = str(schema)
         assert "$ref" not in text and "$defs" not in text, "each schema stands alone"
         for param in item.get("path_params", []):
-            Draft202012Validator.check_schema({k: v for k, v in param.items() if k != "name"})
-            assert param["name"] not in schema.get("properties", {})
+            assert param not in schema.get("properties", {}), "path placeholders are not in the request schema"
 
 
 @pytest.fixture

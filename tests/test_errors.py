@@ -11,11 +11,12 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from openstoq.actions import build_registry
 from openstoq.app import create_app
+from openstoq.composition import build_runtime
 from openstoq.context import ActionContext
 from openstoq.db.models import Offer
-from openstoq.registry import Action
+from openstoq.feature import Feature
+from openstoq.registry import ActionGroup
 from openstoq.runtime import Runtime
 from openstoq.settings import BASE_PATH
 from tests.conftest import ShopKeys
@@ -171,7 +172,10 @@ SECRET = "db password is hunter2"
 async def test_an_unexpected_exception_is_a_500_envelope_and_rolls_back(runtime: Runtime, shop: ShopKeys) -> None:
     created: list[str] = []
 
-    async def explode(ctx: ActionContext, params: dict[str, Any], body: Any) -> dict[str, Any]:
+    group = ActionGroup()
+
+    @group.action("explode", "POST", "/testing/explode", "Fails on purpose.")
+    async def explode(ctx: ActionContext, _: None) -> dict[str, Any]:
         now = ctx.clock.now()
         offer = Offer(
             id=str(uuid.uuid4()),
@@ -190,9 +194,7 @@ async def test_an_unexpected_exception_is_a_500_envelope_and_rolls_back(runtime:
         created.append(offer.id)
         raise RuntimeError(SECRET)
 
-    registry = build_registry()
-    registry.add(Action("explode", "POST", "/testing/explode", "Fails on purpose.", explode))
-    app = create_app(runtime.settings, registry=registry)
+    app = create_app(runtime.settings, runtime=build_runtime(runtime.settings, Feature("test", actions=(group,))))
     try:
         transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
         async with httpx.AsyncClient(

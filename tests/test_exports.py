@@ -19,11 +19,10 @@ import httpx
 import pytest
 
 from openstoq.clock import Clock
-from openstoq.context import ActionContext
 from openstoq.db.models import Job, Variant
 from openstoq.jobs import exports, records
 from openstoq.jobs.engine import JobEngine, running
-from openstoq.preorders.variant_jobs import EXPORT
+from openstoq.preorders.variants.jobs import EXPORT
 from openstoq.runtime import Runtime
 from tests.conftest import ShopKeys
 from tests.jobs_support import VARIANTS, relative, seed_offer, seed_variants, wait_for_job
@@ -189,8 +188,7 @@ async def test_an_export_cancelled_mid_way_leaves_no_file(
 ) -> None:
     ids = await seed_variants(runtime.db, shop.shop_id, range(1, 11))
     await seed_offer(runtime.db, shop.shop_id, ids)
-    async with runtime.db.transaction(write=True) as session:
-        ctx = ActionContext(shop.shop_id, shop.domain, session, runtime.clock, runtime.settings, "api")
+    async with runtime.shop_transaction(shop.shop_id, source="api", domain=shop.domain) as ctx:
         job_id = (await records.create(ctx, EXPORT, params={})).id  # not enqueued: run by hand below
     original = records.export_progress
 

@@ -13,8 +13,10 @@ import os
 import re
 import sys
 from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -22,7 +24,7 @@ from sqlalchemy import select, update
 
 from openstoq.clock import Clock
 from openstoq.db.models import Job, JobExecutor, Metafield, Variant
-from openstoq.jobs import records, submit
+from openstoq.jobs import records
 from openstoq.jobs.engine import JobEngine, cancel, running
 from openstoq.platform.local import LocalPlatform
 from openstoq.runtime import Runtime
@@ -54,10 +56,31 @@ async def engine(runtime: Runtime) -> AsyncIterator[JobEngine]:
 
 @pytest.fixture
 def tuned(runtime: Runtime) -> Iterator[Runtime]:
-    """Lets a test change job settings for itself (batch size, the test-only batch delay)."""
-    saved = runtime.settings.job_batch_size, runtime.settings.test_batch_delay_seconds
+    """Lets a test change job settings for itself (the batch size)."""
+    saved = runtime.settings.job_batch_size
     yield runtime
-    runtime.settings.job_batch_size, runtime.settings.test_batch_delay_seconds = saved
+    runtime.settings.job_batch_size = saved
+
+
+def slow_batches(monkeypatch: pytest.MonkeyPatch, seconds: float) -> None:
+    """Every batch waits ``seconds`` before it runs, so a test can catch a job mid-way."""
+    real = records.run_batch
+
+    async def slowly(*args: Any) -> str:
+        await asyncio.sleep(seconds)
+        return await real(*args)
+
+    monkeypatch.setattr(records, "run_batch", slowly)
+
+
+@contextmanager
+def not_enqueued(runtime: Runtime) -> Iterator[None]:
+    """Jobs submitted inside are not enqueued (as when no engine runs): only the test runs their batches."""
+    engine, runtime.jobs = runtime.jobs, None
+    try:
+        yield
+    finally:
+        runtime.jobs = engine
 
 
 async def variant_metafields(runtime: Runtime, shop_id: str) -> dict[int, dict[str, str]]:
@@ -104,9 +127,10 @@ async def test_a_bulk_action_returns_the_published_handle_and_completes(
 
 
 async def test_a_running_job_reports_running_with_its_progress(
-    engine: JobEngine, tuned: Runtime, shop: ShopKeys, client: httpx.AsyncClient
+    engine: JobEngine, tuned: Runtime, shop: ShopKeys, client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    tuned.settings.job_batch_size, tuned.settings.test_batch_delay_seconds = 10, 0.3
+    tuned.settings.job_batch_size = 10
+    slow_batches(monkeypatch, 0.3)
     await seed_variants(tuned.db, shop.shop_id, range(1, 101))
     handle = (await client.post(f"{VARIANTS}/bulk_sync_metafields", json={"variant_ids": list(range(1, 101))})).json()
     first = (await client.get(relative(handle["status_url"]))).json()
@@ -164,20 +188,15 @@ async def test_an_offer_with_no_variants_completes_at_once(
 async def test_a_failed_job_reports_why(
     engine: JobEngine, runtime: Runtime, shop: ShopKeys, client: httpx.AsyncClient
 ) -> None:
-    submit.bind(None)  # not run: the test fails it by hand, as a batch out of retries does
-    try:
+    with not_enqueued(runtime):  # not run: the test fails it by hand, as a batch out of retries does
         handle = (await client.post(f"{VARIANTS}/bulk_sync_metafields", json={"variant_ids": [1, 2]})).json()
-    finally:
-        submit.bind(engine)
     async with runtime.db.transaction(write=True) as session:
         failed = "batch 0 failed; the worker log has the details"
         assert await records.fail(session, handle["job_id"], failed, runtime.clock.now(), runtime.settings)
     body = (await client.get(relative(handle["status_url"]))).json()
     assert set(body) == STATUS_KEYS | {"error"}
     assert (body["status"], body["error"], body["processed"], body["progress"]) == ("failed", failed, 0, 0)
-    assert (
-        await records.run_batch(runtime.db, runtime.clock, runtime.settings, handle["job_id"], 0, "late") == "skipped"
-    )
+    assert await records.run_batch(runtime, handle["job_id"], 0, "late") == "skipped"
 
 
 # --- validation and 404s ------------------------------------------------------------------------------
@@ -295,10 +314,8 @@ async def test_a_batch_runs_once_however_often_it_is_delivered(
     handle = (await client.post(f"{VARIANTS}/bulk_sync_metafields", json={"variant_ids": list(range(1, 151))})).json()
     done = await wait_for_job(client, handle["status_url"])
     assert done["processed"] == 150
-    settings, db = runtime.settings, runtime.db
-    again = await asyncio.gather(
-        *(records.run_batch(db, runtime.clock, settings, handle["job_id"], b, "replay") for b in (0, 1, 0, 1))
-    )
+    db = runtime.db
+    again = await asyncio.gather(*(records.run_batch(runtime, handle["job_id"], b, "replay") for b in (0, 1, 0, 1)))
     assert again == ["skipped"] * 4
     assert (await job_row(db, handle["job_id"])).processed == 150
     assert await count_markers(db, handle["job_id"]) == 2
@@ -309,17 +326,12 @@ async def test_concurrent_deliveries_of_one_batch_commit_once(
 ) -> None:
     """Two executors racing on the same batch (a false death, a double recovery): one commits, one rolls back."""
     await seed_variants(tuned.db, shop.shop_id, range(1, 21))
-    submit.bind(None)  # submit without enqueueing, so only the racing runs below touch the job
-    try:
+    with not_enqueued(tuned):  # so only the racing runs below touch the job
         handle = (
             await client.post(f"{VARIANTS}/bulk_sync_metafields", json={"variant_ids": list(range(1, 21))})
         ).json()
-    finally:
-        submit.bind(engine)
     job_id = handle["job_id"]
-    results = await asyncio.gather(
-        *(records.run_batch(tuned.db, tuned.clock, tuned.settings, job_id, 0, f"racer-{i}") for i in range(4))
-    )
+    results = await asyncio.gather(*(records.run_batch(tuned, job_id, 0, f"racer-{i}") for i in range(4)))
     assert sorted(results) == ["done", "skipped", "skipped", "skipped"]
     job = await job_row(tuned.db, job_id)
     assert (job.status, job.processed) == ("completed", 20)
@@ -345,9 +357,16 @@ async def openstoq_cli(runtime: Runtime, database_url: str, *args: str) -> tuple
 
 
 async def test_the_operator_cancels_a_job_and_its_remaining_batches_are_skipped(
-    engine: JobEngine, tuned: Runtime, database_url: str, shop: ShopKeys, client: httpx.AsyncClient
+    engine: JobEngine,
+    tuned: Runtime,
+    database_url: str,
+    shop: ShopKeys,
+    client: httpx.AsyncClient,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    tuned.settings.job_batch_size, tuned.settings.test_batch_delay_seconds = 5, 0.5
+    tuned.settings.job_batch_size = 5
+    delay = 0.5
+    slow_batches(monkeypatch, delay)
     ids = await seed_variants(tuned.db, shop.shop_id, range(1, 801))  # 160 batches, 8 at a time
     handle = (await client.post(f"{VARIANTS}/bulk_sync_metafields", json={"variant_ids": ids})).json()
     job_id = handle["job_id"]
@@ -363,7 +382,7 @@ async def test_the_operator_cancels_a_job_and_its_remaining_batches_are_skipped(
     body = (await client.get(relative(handle["status_url"]))).json()
     assert body["status"] == "cancelled" and set(body) == STATUS_KEYS
     # Batches already running roll back when they see the status; nothing commits once they are done.
-    await asyncio.sleep(3 * tuned.settings.test_batch_delay_seconds + 1)
+    await asyncio.sleep(3 * delay + 1)
     job = await job_row(tuned.db, job_id)
     settled = await count_markers(tuned.db, job_id)
     assert job.status == "cancelled" and 0 < job.processed < 800
@@ -419,11 +438,8 @@ async def test_a_job_whose_enqueue_was_lost_is_dispatched_by_the_sweep(
     engine: JobEngine, runtime: Runtime, clock: Clock, shop: ShopKeys, client: httpx.AsyncClient
 ) -> None:
     await seed_variants(runtime.db, shop.shop_id, [1, 2])
-    submit.bind(None)  # as if the submitting process died between its commit and its enqueue
-    try:
+    with not_enqueued(runtime):  # as if the submitting process died between its commit and its enqueue
         handle = (await client.post(f"{VARIANTS}/bulk_sync_metafields", json={"variant_ids": [1, 2]})).json()
-    finally:
-        submit.bind(engine)
     await asyncio.sleep(0.5)
     assert (await job_row(runtime.db, handle["job_id"])).dispatched_at is None
     clock.advance(timedelta(minutes=1))

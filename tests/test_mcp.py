@@ -23,14 +23,14 @@ from mcp.shared.exceptions import MCPError
 from pydantic import BaseModel
 from starlette.applications import Starlette
 
-from openstoq.actions import build_registry
-from openstoq.api.docs import describe
-from openstoq.api.schemas import input_schema, response_schema
 from openstoq.app import create_app
+from openstoq.composition import build_runtime
 from openstoq.context import ActionContext
+from openstoq.feature import Feature
 from openstoq.mcp import server as mcp_server
-from openstoq.registry import Action, Params, Payload
+from openstoq.registry import Action, ActionGroup, Payload
 from openstoq.runtime import Runtime
+from openstoq.schemas import describe, input_schema, response_schema
 from openstoq.settings import BASE_PATH, Settings
 from openstoq.shops import get_shop, revoke_key
 from openstoq.validation import RequestModel
@@ -74,12 +74,16 @@ def http_client(app: Starlette, shop: ShopKeys) -> httpx.AsyncClient:
     return httpx.AsyncClient(transport=transport, base_url=f"http://test{BASE_PATH}", headers=shop.headers)
 
 
-def error_body(result: types.CallToolResult) -> Any:
+def error_body(result: types.CallToolResult, status: int | None = None) -> Any:
+    """The HTTP error body a failed call carries, without the ``status`` it adds (checked when given)."""
     assert result.is_error, result
     assert result.structured_content is None
     [content] = result.content
     assert isinstance(content, types.TextContent)
-    return json.loads(content.text)
+    body = json.loads(content.text)
+    said = body.pop("status")
+    assert status is None or said == status, body
+    return body
 
 
 def payload(result: types.CallToolResult) -> Any:
@@ -215,16 +219,16 @@ async def test_bearer_auth(runtime: Runtime, shop: ShopKeys) -> None:
         assert (await http.get(f"/preorders/offers/{created['id']}")).json()["name"] == "via bearer"
 
 
-def _counting_registry() -> tuple[Any, list[str]]:
-    registry = build_registry()
+def _counting_feature() -> tuple[Feature, list[str]]:
     calls: list[str] = []
+    group = ActionGroup()
 
-    async def count(ctx: ActionContext, _: Params, __: None) -> Payload:
+    @group.action("count", "POST", "/test/count", "Count calls.")
+    async def count(ctx: ActionContext, _: None) -> Payload:
         calls.append(ctx.shop_id)
         return {"count": len(calls)}
 
-    registry.add(Action("count", "POST", "/test/count", "Count calls.", count))
-    return registry, calls
+    return Feature("test", actions=(group,)), calls
 
 
 @pytest.mark.parametrize(
@@ -238,8 +242,8 @@ def _counting_registry() -> tuple[Any, list[str]]:
     ],
 )
 async def test_missing_or_bad_key_is_401_before_any_tool_runs(settings: Settings, headers: dict[str, str]) -> None:
-    registry, calls = _counting_registry()
-    app = create_app(settings, registry=registry)
+    feature, calls = _counting_feature()
+    app = create_app(settings, runtime=build_runtime(settings, feature))
     call = {"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "test_count", "arguments": {}}}
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
@@ -250,7 +254,7 @@ async def test_missing_or_bad_key_is_401_before_any_tool_runs(settings: Settings
                 errors = response.json()["errors"]
                 assert len(errors) == 1 and "API key" in errors[0]
                 assert response.headers["x-request-id"]
-            assert (await http.get(MCP_URL)).status_code == 401
+            assert (await http.get(MCP_URL)).status_code == 405, "no event stream: GET is refused at once"
         with pytest.raises(Exception):  # noqa: B017 - the SDK client fails to connect; how it says so is its business
             async with session(app, headers):
                 pass
@@ -296,7 +300,8 @@ async def test_every_offer_tool_answers_like_its_http_action(runtime: Runtime, s
             response = await call(http, action, concrete_path(action, id=over_http), request)
             assert result.is_error == (response.status_code >= 400), (action.tool_name, response.text)
             if result.is_error:
-                assert error_body(result) == json.loads(response.text.replace(over_http, over_mcp))
+                said = error_body(result, response.status_code)
+                assert said == json.loads(response.text.replace(over_http, over_mcp))
                 continue
             answer = payload(result)
             assert set(answer) == set(response.json()), action.tool_name
@@ -312,21 +317,20 @@ class Greeted(BaseModel):
     greeting: str
 
 
-async def test_an_action_added_to_the_registry_becomes_a_tool(settings: Settings, make_shop: MakeShop) -> None:
+async def test_an_action_a_feature_declares_becomes_a_tool(settings: Settings, make_shop: MakeShop) -> None:
     shop = await make_shop()
-    registry = build_registry()
-    app = create_app(settings, registry=registry)
+    group = ActionGroup()
 
-    async def greet(ctx: ActionContext, _: Params, body: Greeting) -> Payload:
+    @group.action("greet", "POST", "/test/greet", "Say hello.", request=Greeting, response=Greeted)
+    async def greet(ctx: ActionContext, body: Greeting) -> Payload:
         return {"greeting": f"Hello {body.name} from {ctx.domain} via {ctx.source}"}
 
+    plain = {a.tool_name for a in build_runtime(settings).registry}
+    # Declared by a feature of its own: listed and callable with no MCP code knowing it.
+    app = create_app(settings, runtime=build_runtime(settings, Feature("test", actions=(group,))))
     async with app.router.lifespan_context(app), session(app, shop.headers) as client:
-        names = {t.name for t in (await client.list_tools()).tools}
-        assert "test_greet" not in names
-        # Declared after the app was built: listed and callable with no MCP code knowing it.
-        registry.add(Action("greet", "POST", "/test/greet", "Say hello.", greet, request=Greeting, response=Greeted))
         tools = {t.name: t for t in (await client.list_tools()).tools}
-        assert set(tools) == names | {"test_greet"}
+        assert set(tools) == plain | {"test_greet"}
         assert tools["test_greet"].input_schema["required"] == ["name"]
         assert tools["test_greet"].annotations.read_only_hint is False
         result = payload(await client.call_tool("test_greet", {"name": "Ada"}))
@@ -363,7 +367,7 @@ async def test_tool_call_response_carries_the_budget(runtime: Runtime, shop: Sho
 async def test_rate_limited_call_is_a_tool_error(settings: Settings, make_shop: MakeShop) -> None:
     shop = await make_shop()
     tight = settings.model_copy(update={"rate_limit_points": 3})
-    app = create_app(tight, registry=build_registry())
+    app = create_app(tight)
     async with app.router.lifespan_context(app), session(app, shop.headers) as client:
         payload(await client.call_tool("preorders_offers_list", {}))
         payload(await client.call_tool("preorders_offers_create", {}))

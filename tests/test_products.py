@@ -11,8 +11,9 @@ import pytest
 from sqlalchemy import select, update
 
 from openstoq.db.models import Metafield, SellingPlanGroup, Shop
-from openstoq.platform.catalog import parse_product, upsert_products
-from openstoq.preorders.products import on_new_variants
+from openstoq.inbound.catalog import upsert_products
+from openstoq.platform.payloads import ProductPayload
+from openstoq.preorders.products.service import on_new_variants
 from openstoq.runtime import Runtime
 from openstoq.settings import BASE_PATH
 from tests.catalog_helpers import product, seed_catalog, shop_context
@@ -102,7 +103,7 @@ async def test_unknown_variant_ids_are_a_422_listing_them_all(
         ({"variant_ids": list(range(1, 252))}, "variant_ids must have at most 250 items"),
         ({"variant_ids": [0]}, "variant_ids[0] must be >= 1"),
         ({"variant_ids": [-5]}, "variant_ids[0] must be >= 1"),
-        ({"variant_ids": [2**64]}, "variant_ids[0] must be < 9223372036854775808"),
+        ({"variant_ids": [2**64]}, "variant_ids[0] must be <= 9223372036854775807"),
         ({"variant_ids": ["11"]}, "variant_ids[0] must be an integer"),
         ({"variant_ids": [True]}, "variant_ids[0] must be an integer"),
         ({"variant_ids": 11}, "variant_ids must be an array"),
@@ -141,7 +142,7 @@ async def test_source_all_attaches_every_variant_and_new_ones(
     assert blocked.status_code == 409 and "set_source" in blocked.json()["errors"][0]
 
     async with shop_context(runtime, shop) as ctx:
-        created = await upsert_products(ctx, [parse_product(product(4, [41, 42]))])
+        created = await upsert_products(ctx, [ProductPayload.model_validate(product(4, [41, 42]))])
         await on_new_variants(ctx, created)
     assert created == [41, 42]
     assert (await client.get(products_path(offer))).json()["variant_count"] == 6
@@ -160,7 +161,7 @@ async def test_on_new_variants_follows_each_offers_source(
     await client.post(products_path(gone, "set_source"), json={"source": "all"})
     await client.post(f"{OFFERS}/{gone['id']}/discard")
     async with shop_context(runtime, shop) as ctx:
-        created = await upsert_products(ctx, [parse_product(product(5, [51], collections=[77]))])
+        created = await upsert_products(ctx, [ProductPayload.model_validate(product(5, [51], collections=[77]))])
         await on_new_variants(ctx, created)
     counts = {o["name"]: (await client.get(products_path(o))).json()["variant_count"] for o in make}
     assert counts == {"custom": 0, "coll77": 4, "coll88": 1, "gone": 4}, "the discarded offer is left alone"
@@ -193,7 +194,7 @@ async def test_set_source_collection_and_back_to_custom(client: httpx.AsyncClien
         ({"source": "collection"}, "collection_id is required when source is collection"),
         ({"source": "all", "collection_id": 5}, "collection_id is only used with source collection"),
         ({"source": "some"}, "source must be one of: all, collection, custom"),
-        ({"source": "collection", "collection_id": 2**63}, "collection_id must be < 9223372036854775808"),
+        ({"source": "collection", "collection_id": 2**63}, "collection_id must be <= 9223372036854775807"),
         ({"collection_id": 5}, "source is required"),
     ],
 )
@@ -294,7 +295,7 @@ async def test_a_shop_on_an_unreachable_platform_still_manages_offers(
     async with shop_context(runtime, shop) as ctx:
         await ctx.session.execute(update(Shop).where(Shop.id == shop.shop_id).values(platform="shopify"))
     async with shop_context(runtime, shop) as ctx:  # catalog ingestion goes on; membership waits
-        await on_new_variants(ctx, await upsert_products(ctx, [parse_product(product(6, [61]))]))
+        await on_new_variants(ctx, await upsert_products(ctx, [ProductPayload.model_validate(product(6, [61]))]))
     assert (await client.get(products_path(broad))).json()["variant_count"] == 4
     assert (await client.post(f"{OFFERS}/{offer['id']}/enable")).status_code == 202
     assert (await client.post(f"{OFFERS}/{offer['id']}/widget/set_button_text", json={"text": "Go"})).status_code == 202

@@ -18,10 +18,10 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from openstoq.actions import build_registry
-from openstoq.api.ratelimit import MemoryWindow
 from openstoq.app import create_app
+from openstoq.composition import build_runtime
 from openstoq.db.models import Offer
+from openstoq.ratelimit import MemoryWindow
 from openstoq.runtime import Runtime
 from openstoq.settings import BASE_PATH, Settings
 from tests.conftest import MakeShop, ShopKeys, new_shop
@@ -199,7 +199,7 @@ async def small_budget(settings: Settings, tmp_path: Path) -> AsyncIterator[tupl
         read_cost=3,
         write_cost=5,
     )
-    runtime = Runtime(custom, build_registry())
+    runtime = build_runtime(custom)
     shop = await new_shop(runtime.db)
     transport = httpx.ASGITransport(app=create_app(custom, runtime=runtime))
     async with httpx.AsyncClient(transport=transport, base_url=f"http://test{BASE_PATH}", headers=shop.headers) as c:

@@ -15,7 +15,7 @@ from openstoq.db.engine import Database
 from openstoq.db.loop_sqlite import LoopConnection
 from openstoq.db.models import ApiKey, Offer, Shop
 from openstoq.db.prepared import Prepared
-from openstoq.preorders.offers import _READ
+from openstoq.preorders.offers.service import READ as _READ
 from openstoq.runtime import Runtime
 from openstoq.shops import _PRINCIPAL, KeyCache, get_shop, hash_key, revoke_key
 from tests.conftest import POSTGRES_URL, MakeShop, ShopKeys

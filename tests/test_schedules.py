@@ -17,13 +17,14 @@ import orjson
 import pytest
 from sqlalchemy import select, update
 
-from openstoq.actions import build_registry
 from openstoq.clock import Clock
-from openstoq.context import ActionContext
+from openstoq.composition import build_runtime
 from openstoq.db.models import Metafield, Offer, OfferVariant, Shop
+from openstoq.jobs.engine import repeat
 from openstoq.platform import NAMESPACE, platform_for
-from openstoq.preorders import metafields, schedules
-from openstoq.preorders.schedules import apply_due_schedules
+from openstoq.preorders import metafields
+from openstoq.preorders.offers import scheduler as schedules
+from openstoq.preorders.offers.scheduler import apply_due_schedules
 from openstoq.runtime import Runtime
 from openstoq.settings import BASE_PATH
 from tests.conftest import MakeShop, ShopKeys
@@ -117,7 +118,7 @@ async def test_catches_up_after_downtime(
     clock.advance(3 * HOUR)
 
     # A new runtime on the same database: what a restart after the downtime starts with.
-    restarted = Runtime(runtime.settings, build_registry(), clock=clock)
+    restarted = build_runtime(runtime.settings, clock=clock)
     try:
         assert await apply_due_schedules(restarted) >= 2
     finally:
@@ -220,15 +221,13 @@ async def test_variant_overrides_follow_the_live_offer(
     await schedule(client, scheduled, clock.now() + HOUR, clock.now() + DAY)
 
     async def max_count() -> str | None:
-        async with runtime.db.transaction(write=True) as session:
-            ctx = ActionContext(shop.shop_id, shop.domain, session, clock, runtime.settings)
+        async with runtime.shop_transaction(shop.shop_id, source="api", domain=shop.domain) as ctx:
             platform = await platform_for(ctx)
             held = await platform.read_metafields(ctx, "variant", [variant_id])
         value = held[variant_id].get("preorder_max_count")
         return None if value is None else value.value
 
-    async with runtime.db.transaction(write=True) as session:
-        ctx = ActionContext(shop.shop_id, shop.domain, session, clock, runtime.settings)
+    async with runtime.shop_transaction(shop.shop_id, source="api", domain=shop.domain) as ctx:
         await metafields.sync(ctx, await platform_for(ctx), [variant_id])
     assert await max_count() == "7"
     clock.advance(2 * HOUR)
@@ -247,7 +246,7 @@ async def test_a_shop_the_platform_cannot_reach_still_flips(
     async with runtime.db.transaction(write=True) as session:
         await session.execute(update(Shop).where(Shop.id == shop.shop_id).values(platform="shopify"))
     clock.advance(2 * HOUR)
-    with caplog.at_level(logging.INFO, logger="openstoq.preorders.schedules"):
+    with caplog.at_level(logging.INFO, logger="openstoq.preorders.offers.scheduler"):
         await apply_due_schedules(runtime)
     assert await scheduler_actions(client, oid) == ["went_live"]
     assert oid not in (await listed(runtime, shop.shop_id) or [])
@@ -269,21 +268,21 @@ def passes(monkeypatch: pytest.MonkeyPatch) -> asyncio.Event:
     return done
 
 
-async def test_the_background_scheduler_catches_up_at_start_and_stops(
+async def test_the_schedules_duty_catches_up_at_start_and_stops(
     runtime: Runtime, client: httpx.AsyncClient, clock: Clock, passes: asyncio.Event
 ) -> None:
     oid = await new_offer(client)
     await schedule(client, oid, clock.now() + HOUR, None)
     clock.advance(2 * HOUR)
     stop = asyncio.Event()
-    task = asyncio.create_task(schedules.run_scheduler(runtime, 3600, stop))
+    task = asyncio.create_task(repeat("schedules", 3600, lambda: schedules.apply_due_schedules(runtime), stop))
     await asyncio.wait_for(passes.wait(), 10)
     assert await scheduler_actions(client, oid) == ["went_live"], "the first pass runs at start"
     stop.set()
     await asyncio.wait_for(task, 10)  # well before the hour-long interval: stop cuts the wait short
 
 
-async def test_the_background_scheduler_survives_a_failing_pass(
+async def test_the_schedules_duty_survives_a_failing_pass(
     runtime: Runtime, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     calls: list[int] = []
@@ -298,8 +297,8 @@ async def test_the_background_scheduler_survives_a_failing_pass(
 
     monkeypatch.setattr(schedules, "apply_due_schedules", flaky)
     stop = asyncio.Event()
-    task = asyncio.create_task(schedules.run_scheduler(runtime, 0.01, stop))
+    task = asyncio.create_task(repeat("schedules", 0.01, lambda: schedules.apply_due_schedules(runtime), stop))
     await asyncio.wait_for(again.wait(), 10)
     stop.set()
     await asyncio.wait_for(task, 10)
-    assert "schedule pass failed" in caplog.text and "database went away" in caplog.text
+    assert "duty schedules failed" in caplog.text and "database went away" in caplog.text

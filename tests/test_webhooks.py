@@ -10,10 +10,10 @@ from dataclasses import replace
 import httpx
 import orjson
 import pytest
+from sqlalchemy import select
 
-from openstoq.db.models import Customer, Order, OrderLine, Product, WebhookDelivery
-from openstoq.platform import ingest
-from openstoq.platform.webhooks import HMAC, MAX_BODY, PATH, SHOP_DOMAIN, TOPIC, WEBHOOK_ID, sign
+from openstoq.db.models import Customer, Order, OrderLine, Product, Variant, WebhookDelivery
+from openstoq.inbound.webhooks import HMAC, MAX_BODY, PATH, SHOP_DOMAIN, TOPIC, WEBHOOK_ID, sign
 from openstoq.runtime import Runtime
 from tests.conftest import MakeShop, ShopKeys
 from tests.webhook_support import (
@@ -149,13 +149,13 @@ async def test_concurrent_orders_for_one_variant_all_count(app, runtime, shop, p
 async def test_a_failed_processing_leaves_no_record_so_the_retry_is_processed(
     app, runtime, shop, preorder_variant, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    real = ingest.TOPICS["orders/create"]
+    (real,) = runtime.features.topics["orders/create"]
 
     async def fails_after_the_work(ctx, payload) -> str:
         await real.apply(ctx, payload)  # everything is written, then the processing fails
         raise RuntimeError("downstream failure")
 
-    monkeypatch.setitem(ingest.TOPICS, "orders/create", replace(real, apply=fails_after_the_work))
+    monkeypatch.setitem(runtime.features.topics, "orders/create", (replace(real, apply=fails_after_the_work),))
     oid, webhook_id = next_id(), uuid.uuid4().hex
     payload = order(oid, line(next_id(), preorder_variant, 2))
     failed = await deliver(app, shop, "orders/create", payload, webhook_id=webhook_id)
@@ -163,7 +163,7 @@ async def test_a_failed_processing_leaves_no_record_so_the_retry_is_processed(
     assert "request id" in failed.json()["errors"][0] and "Traceback" not in failed.text
     assert await stored_order(runtime, shop, oid) is None
     assert await preorder_count(runtime, shop, preorder_variant) == 0
-    monkeypatch.setitem(ingest.TOPICS, "orders/create", real)
+    monkeypatch.setitem(runtime.features.topics, "orders/create", (real,))
     ok(await deliver(app, shop, "orders/create", payload, webhook_id=webhook_id))  # the platform's retry
     assert await stored_order(runtime, shop, oid) is not None
     assert await preorder_count(runtime, shop, preorder_variant) == 2
@@ -235,20 +235,40 @@ async def test_text_holding_nul_is_422_naming_the_field_on_every_backend(app, ru
     assert await row_count(runtime, shop, Product) == 0
 
 
-async def test_a_value_the_database_refuses_is_422_not_500(app, runtime, shop, backend: str) -> None:
+async def test_free_text_longer_than_its_column_is_kept_as_far_as_it_fits(app, runtime, shop) -> None:
     payload = product(next_id(), next_id())
-    payload["variants"][0]["inventory_policy"] = "x" * 40  # longer than the column
-    response = await deliver(app, shop, "products/create", payload)
-    if backend == "postgresql":  # SQLite does not enforce VARCHAR lengths
+    payload["variants"][0]["inventory_policy"] = "x" * 40  # longer than the column: the same on both backends
+    ok(await deliver(app, shop, "products/create", payload))
+    async with runtime.db.transaction(write=False) as session:
+        kept = await session.scalar(select(Variant.inventory_policy).where(Variant.id == payload["variants"][0]["id"]))
+    assert kept == "x" * 16
+    huge = product(next_id(), next_id())
+    huge["variants"][0]["position"] = 2**40
+    refused = await deliver(app, shop, "products/create", huge)
+    assert refused.status_code == 422 and "position" in refused.json()["errors"][0]
+
+
+async def test_a_value_the_database_refuses_is_422_not_500(
+    app, runtime, shop, backend: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Whatever a handler writes that the database refuses (a data exception) is the payload's fault."""
+    (real,) = runtime.features.topics["products/create"]
+
+    async def overlong_vendor(ctx, payload) -> str:
+        note = await real.apply(ctx, payload)
+        product_row = await ctx.session.get(Product, (ctx.shop_id, payload.id))
+        product_row.vendor = "v" * 300  # past VARCHAR(255): PostgreSQL refuses it, SQLite does not check
+        await ctx.session.flush()
+        return note
+
+    monkeypatch.setitem(runtime.features.topics, "products/create", (replace(real, apply=overlong_vendor),))
+    response = await deliver(app, shop, "products/create", product(next_id(), next_id()))
+    if backend == "postgresql":
         assert response.status_code == 422
         assert "payload holds a value the database refuses" in response.json()["errors"][0]
         assert await row_count(runtime, shop, Product) == 0
     else:
         ok(response)
-    huge = product(next_id(), next_id())
-    huge["variants"][0]["position"] = 2**40
-    refused = await deliver(app, shop, "products/create", huge)
-    assert refused.status_code == 422 and "position" in refused.json()["errors"][0]
 
 
 async def test_a_line_id_of_another_order_is_422_and_changes_nothing(app, runtime, shop, preorder_variant) -> None:

@@ -11,10 +11,9 @@ import httpx
 import orjson
 from sqlalchemy import func, select
 
-from openstoq.context import ActionContext
-from openstoq.db.models import Customer, Metafield, OfferVariant, Order, OrderLine, Variant, WebhookDelivery
+from openstoq.db.models import Customer, Metafield, Offer, OfferVariant, Order, OrderLine, Variant, WebhookDelivery
+from openstoq.inbound.webhooks import PATH, headers_for
 from openstoq.platform.local import LocalPlatform
-from openstoq.platform.webhooks import PATH, headers_for
 from openstoq.runtime import Runtime
 from openstoq.settings import BASE_PATH
 from tests.conftest import ShopKeys
@@ -136,12 +135,14 @@ async def create_offer(client: httpx.AsyncClient, name: str = "Spring drop", *, 
 async def attach(runtime: Runtime, shop: ShopKeys, offer_id: str, *variant_ids: int, at: datetime | None = None) -> int:
     """Attach variants to an offer as the products capability does (links + selling plan group);
     returns the offer's selling plan id."""
-    async with runtime.db.transaction(write=True) as session:
-        ctx = ActionContext(shop.shop_id, shop.domain, session, runtime.clock, runtime.settings, "api")
+    async with runtime.shop_transaction(shop.shop_id, source="api", domain=shop.domain) as ctx:
         platform = LocalPlatform()
-        ref = await platform.ensure_selling_plan_group(ctx, offer_id, "Preorder")
+        ref = await platform.ensure_selling_plan_group(ctx, offer_id, "Preorder", None)
+        offer = await ctx.session.get(Offer, offer_id)
+        assert offer is not None
+        offer.shopify_selling_plan_group_id, offer.shopify_selling_plan_id = ref.group_id, ref.selling_plan_id
         for variant_id in variant_ids:
-            session.add(
+            ctx.session.add(
                 OfferVariant(
                     shop_id=shop.shop_id, offer_id=offer_id, variant_id=variant_id, created_at=at or runtime.clock.now()
                 )

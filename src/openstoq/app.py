@@ -1,4 +1,4 @@
-"""The ASGI app: the API dispatcher under the base path, plus the root documents."""
+"""The ASGI app: the API dispatcher under the base path, the platform's webhooks, the root documents."""
 
 from __future__ import annotations
 
@@ -9,20 +9,19 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.responses import RedirectResponse, Response
 from starlette.routing import Mount, Route
 
-from openstoq.actions import build_registry
 from openstoq.api.dispatch import Dispatcher
-from openstoq.api.middleware import RequestIdMiddleware
-from openstoq.clock import Clock
+from openstoq.composition import build_runtime
+from openstoq.errors import ActionError
+from openstoq.http import RequestIdMiddleware, error_response, request_id
+from openstoq.inbound.webhooks import PATH as WEBHOOKS_PATH
+from openstoq.inbound.webhooks import shopify_webhooks
 from openstoq.jobs import engine as jobs_engine
 from openstoq.jobs.exports import download_endpoint
 from openstoq.jobs.signing import DOWNLOADS
 from openstoq.mcp.http import McpEndpoint
-from openstoq.platform.webhooks import PATH as WEBHOOKS_PATH
-from openstoq.platform.webhooks import shopify_webhooks
-from openstoq.registry import Registry
 from openstoq.runtime import Runtime
 from openstoq.settings import BASE_PATH, Settings
 
@@ -30,18 +29,16 @@ from openstoq.settings import BASE_PATH, Settings
 def create_app(
     settings: Settings | None = None,
     *,
-    registry: Registry | None = None,
-    clock: Clock | None = None,
     runtime: Runtime | None = None,
     jobs: jobs_engine.JobMode | None = None,
 ) -> Starlette:
-    """Build the app. Pass ``registry`` to serve extra actions (tests declare their own).
+    """Build the app on ``runtime`` (default: the product's features on ``settings``).
 
     ``jobs``: ``workers`` runs DBOS job workers in the app's lifespan, ``enqueue`` only enqueues jobs
     for workers elsewhere, None (tests) leaves DBOS alone: submitted jobs wait for a worker's sweep.
     """
     settings = settings or Settings()
-    runtime = runtime or Runtime(settings, registry or build_registry(), clock=clock)
+    runtime = runtime or build_runtime(settings, deliver_inline=jobs != "enqueue")
     mcp = McpEndpoint(runtime)
 
     async def llms(_: Request) -> Response:
@@ -50,8 +47,13 @@ def create_app(
     async def root(_: Request) -> Response:
         return RedirectResponse(f"{BASE_PATH}/llms.txt")
 
-    async def not_found(request: Request, exc: HTTPException) -> Response:
-        return JSONResponse({"errors": [f"{exc.detail}: {request.method} {request.url.path}"]}, exc.status_code)
+    async def routing_error(request: Request, exc: Exception) -> Response:
+        """Starlette's own 404 and 405 (outside the dispatcher), in the envelope."""
+        status = exc.status_code if isinstance(exc, HTTPException) else 404
+        detail = exc.detail if isinstance(exc, HTTPException) else "Not Found"
+        error = ActionError(f"{detail}: {request.method} {request.url.path}", headers=getattr(exc, "headers", None))
+        error.status = status
+        return error_response(error, request_id(request.scope), "routing")
 
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
@@ -81,7 +83,7 @@ def create_app(
             Route("/llms.txt", llms),
             Route(WEBHOOKS_PATH, shopify_webhooks(runtime), methods=["POST"]),  # outside the API base path
         ],
-        exception_handlers={HTTPException: not_found},
+        exception_handlers={HTTPException: routing_error},
         middleware=[Middleware(RequestIdMiddleware)],  # X-Request-Id on every response, in or out of the API
         lifespan=lifespan,
     )

@@ -19,7 +19,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from sqlalchemy import select
 
 from openstoq.db.models import Shop, WebhookDelivery
-from openstoq.platform.webhooks import PATH, headers_for
+from openstoq.inbound.webhooks import PATH, headers_for
 from openstoq.settings import BASE_PATH, Settings
 
 LOCATIONS = (65_001_001, 65_001_002)  # warehouse, store
@@ -117,7 +117,7 @@ ORDERS = [
 
 
 def _price(variant_id: int) -> str:
-    return next(v["price"] for p in CATALOG for v in p["variants"] if v["id"] == variant_id)
+    return str(next(v["price"] for p in CATALOG for v in p["variants"] if v["id"] == variant_id))
 
 
 def _title(variant_id: int) -> tuple[str, str, int]:
@@ -238,7 +238,7 @@ async def seed(settings: Settings, domain: str, api_key: str, console: Console) 
                     await webhook("orders/create", f"openstoq-demo-order-{number}", order_payload(number, placed))
                     progress.advance(task)
         variants = sum(len(p["variants"]) for p in CATALOG)
-        enabled = ", ".join(o["name"] for o in OFFERS if o["enable"])
+        enabled = ", ".join(str(o["name"]) for o in OFFERS if o["enable"])
         console.print(
             f"demo shop seeded: {len(CATALOG)} products ({variants} variants), {len(OFFERS)} offers "
             f"({enabled} enabled), {len(ORDERS)} orders sent as signed webhooks"

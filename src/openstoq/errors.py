@@ -1,9 +1,16 @@
 """Errors every face renders the same way: ``{"errors": [...]}`` with a status code.
 
-Services raise these; the HTTP edge turns them into responses and the MCP edge into tool errors.
+Services raise these. ``as_action_error`` is the one mapping from any exception to what a face
+answers: an ``ActionError`` is answered as it is; anything else is logged with its stack and
+answered 500 with the request id to quote (``openstoq.http`` renders it for HTTP, the MCP server
+as a tool error).
 """
 
 from __future__ import annotations
+
+import logging
+
+log = logging.getLogger("openstoq")
 
 
 class ActionError(Exception):
@@ -42,8 +49,20 @@ class Conflict(ActionError):
     status = 409
 
 
+class MethodNotAllowed(ActionError):
+    status = 405
+
+
 class ValidationFailed(ActionError):
     status = 422
+
+
+class PayloadTooLarge(ActionError):
+    status = 413
+
+
+class InternalError(ActionError):
+    status = 500
 
 
 class RateLimited(ActionError):
@@ -56,3 +75,11 @@ class RateLimited(ActionError):
     def body(self) -> dict[str, object]:
         # The published 429 body differs from the usual envelope.
         return {"error": "Rate limit exceeded", "retry_after": self.retry_after, "message": self.messages[0]}
+
+
+def as_action_error(exc: BaseException, request_id: str, where: str) -> ActionError:
+    """What every face answers for ``exc``: itself when it is an ActionError, else a logged 500."""
+    if isinstance(exc, ActionError):
+        return exc
+    log.error("unhandled error in %s (request %s)", where, request_id, exc_info=exc)
+    return InternalError(f"Internal error; quote request id {request_id} when reporting it")

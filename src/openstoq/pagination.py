@@ -1,11 +1,10 @@
-"""Page and per_page, and the published ``meta`` block."""
+"""Page and per_page, and the published ``meta`` block (one model for every list)."""
 
 from __future__ import annotations
 
 import math
-from typing import Any
 
-from pydantic import Field
+from pydantic import BaseModel, Field
 
 from openstoq.validation import RequestModel
 
@@ -21,10 +20,19 @@ class PageQuery(RequestModel):
         return (self.page - 1) * self.per_page
 
 
-def page_meta(query: PageQuery, total: int) -> dict[str, Any]:
-    return {
-        "total_count": total,
-        "page": query.page,
-        "per_page": query.per_page,
-        "total_pages": math.ceil(total / query.per_page) if total else 0,
-    }
+class Meta(BaseModel):
+    """The published paging block of every list."""
+
+    total_count: int
+    page: int
+    per_page: int
+    total_pages: int
+
+
+def page_meta(query: PageQuery, total: int) -> dict[str, int]:
+    return Meta(
+        total_count=total,
+        page=query.page,
+        per_page=query.per_page,
+        total_pages=math.ceil(total / query.per_page) if total else 0,
+    ).model_dump()

@@ -3,24 +3,40 @@
 An action is declared once: name, method, path, description, aliases, notes, request model,
 cost and handler. The dispatcher, ``/help``, the skill documents, ``llms.txt``, OpenAPI and the
 MCP tools are all generated from the registry, so none of them can drift from what the API accepts.
+
+A handler is typed from its signature::
+
+    @actions.action("read", "GET", "/preorders/offers/:id", "Read one offer.")
+    async def read_offer(ctx: ActionContext, _: None, *, id: OfferId) -> Payload: ...
+
+Its second parameter receives the validated request model (``request=``; None when the action
+takes none), and every ``:placeholder`` of the path is a keyword-only parameter annotated with a
+``Placeholder`` (``OfferId = Annotated[str, uuid_placeholder("offer")]``): the declaration is refused
+when the two disagree, and the type checker sees plain ``str`` and ``int`` arguments.
 """
 
 from __future__ import annotations
 
+import inspect
 import re
+import typing
 from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Concatenate, Literal, ParamSpec, TypeVar, overload
 
 from pydantic import BaseModel
+
+from openstoq.validation import MAX_SHOPIFY_ID, UUID_PATTERN
 
 if TYPE_CHECKING:
     from openstoq.context import ActionContext
 
 Method = Literal["GET", "POST", "PUT", "PATCH", "DELETE"]
-Params = dict[str, Any]  # path placeholders, parsed
 Payload = dict[str, Any]  # what a handler returns: the bare JSON body
-Handler = Callable[["ActionContext", Params, Any], Awaitable[Payload]]
+Handler = Callable[..., Awaitable[Payload]]
+
+M = TypeVar("M", bound=BaseModel)
+P = ParamSpec("P")
 
 _PLACEHOLDER = re.compile(r"^:([a-z_][a-z0-9_]*)$")
 # Actions whose names say they remove or undo something the user cannot get back by reading.
@@ -28,22 +44,17 @@ DESTRUCTIVE_NAMES = frozenset({"discard", "cancel", "delete", "bulk_delete", "bu
 
 
 @dataclass(frozen=True, slots=True)
-class PathParam:
-    """A ``:placeholder`` in an action's path: its JSON Schema and how to read it from text."""
+class Placeholder:
+    """What a path placeholder holds: its JSON Schema and the noun an unknown value is reported as."""
 
-    name: str
     schema: dict[str, Any]
-    noun: str = ""  # what the value names, for "Offer 123 not found"
-
-    @property
-    def description(self) -> str:
-        return str(self.schema.get("description", ""))
+    noun: str
 
     def parse(self, raw: str) -> str | int | None:
         """The value, or None when the text cannot be one (the dispatcher answers 404)."""
         if self.schema.get("type") == "integer":
             value = int(raw) if re.fullmatch(r"[0-9]{1,19}", raw) else 0
-            return value if 0 < value < 2**63 else None
+            return value if 0 < value <= MAX_SHOPIFY_ID else None
         if self.schema.get("format") == "uuid":
             raw = raw.lower()
         pattern = self.schema.get("pattern")
@@ -52,16 +63,48 @@ class PathParam:
         return raw
 
 
-UUID_PATTERN = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
+def uuid_placeholder(noun: str) -> Placeholder:
+    return Placeholder(
+        {"type": "string", "format": "uuid", "pattern": UUID_PATTERN, "description": f"The {noun}'s id"}, noun
+    )
 
 
-def uuid_param(name: str, noun: str) -> PathParam:
-    schema = {"type": "string", "format": "uuid", "pattern": UUID_PATTERN, "description": f"The {noun}'s id"}
-    return PathParam(name, schema, noun)
+def shopify_placeholder(noun: str) -> Placeholder:
+    return Placeholder({"type": "integer", "minimum": 1, "description": f"The Shopify {noun} id"}, noun)
 
 
-def shopify_id_param(name: str, noun: str) -> PathParam:
-    return PathParam(name, {"type": "integer", "minimum": 1, "description": f"The Shopify {noun} id"}, noun)
+@dataclass(frozen=True, slots=True)
+class PathParam:
+    """A ``:placeholder`` of an action's path and the keyword argument its handler takes it as."""
+
+    name: str
+    placeholder: Placeholder
+
+    @property
+    def schema(self) -> dict[str, Any]:
+        return self.placeholder.schema
+
+    @property
+    def noun(self) -> str:
+        return self.placeholder.noun
+
+
+def _path_params(path: str, handler: Handler) -> tuple[PathParam, ...]:
+    """The handler's keyword-only parameters, which must be exactly the path's placeholders."""
+    placeholders = [m.group(1) for s in path.split("/") if (m := _PLACEHOLDER.match(s))]
+    hints = typing.get_type_hints(handler, include_extras=True)
+    keywords = [p.name for p in inspect.signature(handler).parameters.values() if p.kind is p.KEYWORD_ONLY]
+    if sorted(keywords) != sorted(placeholders):
+        raise ValueError(
+            f"{path}: handler {handler.__qualname__} takes keyword arguments {keywords}; the path has {placeholders}"
+        )
+    params = []
+    for name in placeholders:
+        found = [m for m in getattr(hints.get(name), "__metadata__", ()) if isinstance(m, Placeholder)]
+        if not found:
+            raise ValueError(f"{path}: handler {handler.__qualname__} must annotate {name} with a Placeholder")
+        params.append(PathParam(name, found[0]))
+    return tuple(params)
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,22 +120,12 @@ class Action:
     request: type[BaseModel] | None = None
     # The success payload's model, for OpenAPI and MCP output schemas (handlers return plain data).
     response: type[BaseModel] | None = None
-    params: tuple[PathParam, ...] = ()
     cost: int | None = None  # None: the settings' read or write cost, by method
     destructive: bool | None = None  # None: decided by the name
-    tags: tuple[str, ...] = field(default=())
+    params: tuple[PathParam, ...] = field(init=False)
 
     def __post_init__(self) -> None:
-        placeholders = [m.group(1) for s in self.segments if (m := _PLACEHOLDER.match(s))]
-        declared = [p.name for p in self.params]
-        missing = [p for p in placeholders if p not in declared]
-        if missing:
-            # Undeclared placeholders are plain strings.
-            undeclared = tuple(PathParam(n, {"type": "string"}, n) for n in missing)
-            object.__setattr__(self, "params", self.params + undeclared)
-        extra = set(declared) - set(placeholders)
-        if extra:
-            raise ValueError(f"{self.method} {self.path}: params {sorted(extra)} are not in the path")
+        object.__setattr__(self, "params", _path_params(self.path, self.handler))
 
     @property
     def segments(self) -> list[str]:
@@ -133,20 +166,19 @@ class _Node:
 
 
 class Registry:
-    """All actions, matched by method and path (literal segments win over placeholders)."""
+    """All actions, matched by method and path (literal segments win over placeholders). Built once."""
 
     def __init__(self, actions: Iterable[Action] = ()) -> None:
         self._actions: dict[tuple[str, str], Action] = {}
+        self._tools: dict[str, Action] = {}
         self._root = _Node()
-        self.version = 0  # bumped on every change, so generated documents know when to rebuild
         for action in actions:
-            self.add(action)
+            self._add(action)
 
-    def add(self, action: Action) -> Action:
+    def _add(self, action: Action) -> None:
         if action.key in self._actions:
             raise ValueError(f"{action.method} {action.path} is declared twice")
-        names = {a.tool_name for a in self._actions.values()}
-        if action.tool_name in names:
+        if action.tool_name in self._tools:
             raise ValueError(f"tool name {action.tool_name} is taken")
         node = self._root
         for segment in action.segments:
@@ -157,8 +189,7 @@ class Registry:
                 node = node.literal.setdefault(segment, _Node())
         node.actions[action.method] = action
         self._actions[action.key] = action
-        self.version += 1
-        return action
+        self._tools[action.tool_name] = action
 
     def __iter__(self) -> Iterator[Action]:
         return iter(self._actions.values())
@@ -167,7 +198,7 @@ class Registry:
         return len(self._actions)
 
     def by_tool_name(self, name: str) -> Action | None:
-        return next((a for a in self._actions.values() if a.tool_name == name), None)
+        return self._tools.get(name)
 
     def match(self, method: str, path: str) -> tuple[Action, list[str]] | None:
         """The action for ``method path`` and the raw placeholder values, or None."""
@@ -187,6 +218,10 @@ class Registry:
             return self._walk(node.placeholder, method, segments, i + 1, [*values, segments[i]])
         return None
 
+    def allowed_methods(self, path: str) -> list[str]:
+        """The methods some action declares for ``path`` (for a 405's ``Allow``)."""
+        return [m for m in ("GET", "POST", "PUT", "PATCH", "DELETE") if self.match(m, path) is not None]
+
     def with_prefix(self, prefix: str) -> list[Action]:
         prefix = "/" + prefix.strip("/")
         if prefix == "/":
@@ -195,19 +230,79 @@ class Registry:
 
 
 class ActionGroup:
-    """A module's declarations, collected with the ``action`` decorator and added to a registry later."""
+    """A module's declarations, collected with the ``action`` decorator; a feature lists its groups."""
 
     def __init__(self) -> None:
         self.actions: list[Action] = []
 
+    @overload
     def action(
-        self, name: str, method: Method, path: str, description: str, **kwargs: Any
+        self,
+        name: str,
+        method: Method,
+        path: str,
+        description: str,
+        *,
+        request: type[M],
+        aliases: tuple[str, ...] = (),
+        notes: tuple[str, ...] = (),
+        response: type[BaseModel] | None = None,
+        cost: int | None = None,
+        destructive: bool | None = None,
+    ) -> Callable[
+        [Callable[Concatenate[ActionContext, M, P], Awaitable[Payload]]],
+        Callable[Concatenate[ActionContext, M, P], Awaitable[Payload]],
+    ]: ...
+
+    @overload
+    def action(
+        self,
+        name: str,
+        method: Method,
+        path: str,
+        description: str,
+        *,
+        request: None = None,
+        aliases: tuple[str, ...] = (),
+        notes: tuple[str, ...] = (),
+        response: type[BaseModel] | None = None,
+        cost: int | None = None,
+        destructive: bool | None = None,
+    ) -> Callable[
+        [Callable[Concatenate[ActionContext, None, P], Awaitable[Payload]]],
+        Callable[Concatenate[ActionContext, None, P], Awaitable[Payload]],
+    ]: ...
+
+    def action(
+        self,
+        name: str,
+        method: Method,
+        path: str,
+        description: str,
+        *,
+        request: type[BaseModel] | None = None,
+        aliases: tuple[str, ...] = (),
+        notes: tuple[str, ...] = (),
+        response: type[BaseModel] | None = None,
+        cost: int | None = None,
+        destructive: bool | None = None,
     ) -> Callable[[Handler], Handler]:
         def declare(handler: Handler) -> Handler:
-            self.actions.append(Action(name, method, path, description, handler, **kwargs))
+            self.actions.append(
+                Action(
+                    name,
+                    method,
+                    path,
+                    description,
+                    handler,
+                    aliases=aliases,
+                    notes=notes,
+                    request=request,
+                    response=response,
+                    cost=cost,
+                    destructive=destructive,
+                )
+            )
             return handler
 
         return declare
-
-    def add(self, action: Action) -> None:
-        self.actions.append(action)

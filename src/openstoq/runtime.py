@@ -1,30 +1,40 @@
 """The runtime every face shares: authenticate a key, then invoke an action exactly one way.
 
 HTTP and MCP both end in ``Runtime.invoke``: the same permission check, rate-limit points,
-validation, single transaction and handler. Neither face has a path of its own past auth.
+validation, single transaction and handler. Neither face has a path of its own past auth. Every
+write, whoever makes it (an action, a webhook, the scheduler, a job, the CLI), runs in
+``shop_transaction``: one transaction whose outbox is written with it and delivered after commit.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import logging
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from openstoq.api.ratelimit import Budget, RateLimiter
 from openstoq.clock import Clock
-from openstoq.context import ActionContext, Principal, Source
+from openstoq.context import ActionContext, Enqueuer, Outbox, Principal, Source
 from openstoq.db.engine import Database
+from openstoq.db.models import Shop
 from openstoq.errors import ActionError, BadRequest, Forbidden, NotFound, Unauthorized
-from openstoq.registry import Action, Registry
+from openstoq.feature import Features
+from openstoq.http import JSON
+from openstoq.outbox import Courier
+from openstoq.ratelimit import Budget, RateLimiter
+from openstoq.registry import Action
 from openstoq.settings import Settings
 from openstoq.shops import KeyCache
 from openstoq.validation import EmptyBody, validate_body, validate_query
 
+log = logging.getLogger(__name__)
+
 MISSING_KEY = "Missing API key: send it in the X-Auth-Token header"
 BAD_KEY = "Invalid API key: it is unknown or was revoked"
-JSON = "application/json"
 
 
 def check_content_type(content_type: str, body: bytes) -> None:
@@ -42,23 +52,87 @@ class Outcome:
 
 
 class Runtime:
+    """The composed features and the services they run on: database, clock, rate limits, key cache, outbox.
+
+    ``deliver_inline``: outbox rows are delivered by the process that wrote them, right after commit
+    (the embedded default, and the CLI); False leaves them to the workers' drain (``serve --no-workers``).
+    """
+
     def __init__(
         self,
         settings: Settings,
-        registry: Registry,
+        features: Features,
         *,
         db: Database | None = None,
         clock: Clock | None = None,
         limiter: RateLimiter | None = None,
+        deliver_inline: bool = True,
     ) -> None:
         self.settings = settings
-        self.registry = registry
+        self.features = features
+        self.registry = features.registry
         self.db = db or Database(
             settings.sqlalchemy_url, pool_size=settings.db_pool_size, max_overflow=settings.db_max_overflow
         )
         self.clock = clock or Clock()
         self.limiter = limiter or RateLimiter(settings)
         self.keys = KeyCache(self.db)
+        self.deliver_inline = deliver_inline
+        self.jobs: Enqueuer | None = None  # the job engine, while one runs in this process
+        self.courier = Courier(self.db, self.clock, settings, features.commands, self._delivery_context)
+
+    # --- contexts and transactions ---
+
+    def context(
+        self,
+        shop_id: str,
+        domain: str,
+        session: AsyncSession | Callable[[], AsyncSession],
+        *,
+        source: Source,
+        outbox: Outbox | None = None,
+        reads: Database | None = None,
+    ) -> ActionContext:
+        return ActionContext(
+            shop_id,
+            domain,
+            session,
+            clock=self.clock,
+            settings=self.settings,
+            features=self.features,
+            source=source,
+            reads=reads,
+            outbox=outbox,
+            jobs=self.jobs,
+        )
+
+    def _delivery_context(self, shop_id: str, domain: str, session: AsyncSession, outbox: Outbox) -> ActionContext:
+        return self.context(shop_id, domain, session, source="outbox", outbox=outbox)
+
+    @asynccontextmanager
+    async def shop_transaction(
+        self, shop_id: str, *, source: Source, domain: str | None = None
+    ) -> AsyncIterator[ActionContext]:
+        """One write transaction acting for a shop; its outbox is written with it and delivered after commit."""
+        outbox = Outbox()
+        async with self.db.transaction(write=True) as session:
+            if domain is None:
+                domain = await session.scalar(select(Shop.domain).where(Shop.id == shop_id))
+                if domain is None:
+                    raise LookupError(f"shop {shop_id} does not exist")
+            yield self.context(shop_id, domain, session, source=source, outbox=outbox)
+            ids = await self.courier.record(session, shop_id, outbox, inline=self.deliver_inline)
+        if ids and self.deliver_inline:
+            await self.deliver(ids)
+
+    async def deliver(self, ids: Sequence[int]) -> None:
+        """Deliver committed outbox rows now; a failure is the courier's to retry, never the writer's."""
+        try:
+            await self.courier.deliver(ids)
+        except Exception:
+            log.exception("outbox rows %s could not be delivered now; the workers' drain retries them", list(ids))
+
+    # --- the API path ---
 
     async def authenticate(self, token: str | None) -> Principal:
         if not token:
@@ -102,27 +176,20 @@ class Runtime:
                 check_content_type(content_type, body)
             request = self._request(action, body, query)
             if action.is_read:
-                ctx = self._context(principal, self.db.read_session, source, reads=self.db)
+                ctx = self.context(
+                    principal.shop_id, principal.domain, self.db.read_session, source=source, reads=self.db
+                )
                 try:
-                    payload = await action.handler(ctx, params, request)
+                    payload = await action.handler(ctx, request, **params)
                 finally:
                     await ctx.close()
             else:
-                async with self.db.transaction(write=True) as session:
-                    payload = await action.handler(self._context(principal, session, source), params, request)
+                async with self.shop_transaction(principal.shop_id, source=source, domain=principal.domain) as ctx:
+                    payload = await action.handler(ctx, request, **params)
         except ActionError as exc:
             exc.headers = {**budget.headers(), **exc.headers}
             raise
         return Outcome(payload, 200 if action.is_read else 202, budget.headers())
-
-    def _context(
-        self,
-        principal: Principal,
-        session: AsyncSession | Callable[[], AsyncSession],
-        source: Source,
-        reads: Database | None = None,
-    ) -> ActionContext:
-        return ActionContext(principal.shop_id, principal.domain, session, self.clock, self.settings, source, reads)
 
     @staticmethod
     def _request(action: Action, body: bytes, query: dict[str, Any] | None) -> Any:
@@ -138,11 +205,12 @@ class Runtime:
     def _params(action: Action, raw: dict[str, str]) -> dict[str, Any]:
         params: dict[str, Any] = {}
         for spec in action.params:
-            value = spec.parse(str(raw.get(spec.name, "")))
+            value = spec.placeholder.parse(str(raw.get(spec.name, "")))
             if value is None:
                 raise NotFound(f"{spec.noun.capitalize()} {raw.get(spec.name)} not found")
             params[spec.name] = value
         return params
 
     async def close(self) -> None:
+        await self.limiter.close()
         await self.db.dispose()

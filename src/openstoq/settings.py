@@ -60,8 +60,22 @@ class Settings(BaseSettings):
         30, gt=0, description="A worker silent this long is dead: its in-flight workflows are recovered elsewhere."
     )
     cleanup_interval_seconds: float = Field(300, gt=0, description="How often expired jobs and exports are deleted.")
-    test_batch_delay_seconds: float = Field(
-        0, ge=0, description="Testing only: sleep this long before every job batch, to catch a job mid-way."
+
+    # The outbox: side effects (platform commands, later emails and webhooks) delivered after commit.
+    outbox_poll_seconds: float = Field(
+        0.2, gt=0, le=60, description="How often workers look for outbox rows to deliver (and retries that are due)."
+    )
+    outbox_inline_grace_seconds: float = Field(
+        10, gt=0, description="How long the drain leaves a row to the process that wrote it and delivers it itself."
+    )
+    outbox_lease_seconds: float = Field(
+        60, gt=0, description="How long a delivery holds its rows; past it, another worker may take them."
+    )
+    outbox_retry_base_seconds: float = Field(1, gt=0, description="The first retry's delay; doubles each attempt.")
+    outbox_retry_max_seconds: float = Field(3600, gt=0, description="The longest delay between two retries.")
+
+    max_body_bytes: int = Field(
+        1024 * 1024, ge=1024, description="The largest request body an action accepts (413 past it)."
     )
 
     @cached_property
@@ -91,9 +105,8 @@ class Settings(BaseSettings):
         return self.sqlalchemy_url.startswith("sqlite")
 
     @property
-    def rate_limit_storage_uri(self) -> str | None:
-        """The ``limits`` storage shared by processes (Redis); None: each process keeps its own."""
-        if not self.redis_url:
+    def sqlite_path(self) -> Path | None:
+        """The SQLite file, or None on PostgreSQL."""
+        if not self.is_sqlite:
             return None
-        scheme, _, rest = self.redis_url.partition("://")
-        return f"async+{scheme}://{rest}"
+        return Path(self.sqlalchemy_url.split(":///", 1)[1].split("?", 1)[0]).resolve()

@@ -18,6 +18,11 @@ from openstoq.errors import BadRequest, ValidationFailed
 
 COLOR_PATTERN = r"^#[0-9a-fA-F]{6}$"
 Color = Annotated[str, Field(pattern=COLOR_PATTERN, examples=["#1a2b3c"])]
+UUID_PATTERN = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
+# Shopify ids (products, variants, orders, customers, line items...) are positive BIGINTs: the one
+# bound every model, path and payload checks, so a larger number is a 422 and never a database error.
+MAX_SHOPIFY_ID = 2**63 - 1
+ShopifyId = Annotated[int, Field(ge=1, le=MAX_SHOPIFY_ID)]
 
 # Patterns get a reading a person understands; anything else prints the pattern itself.
 PATTERN_NAMES = {COLOR_PATTERN: "a #rrggbb colour"}
@@ -65,8 +70,18 @@ class EmptyBody(RequestModel):
 M = TypeVar("M", bound=BaseModel)
 
 
-def _drop_default(schema: dict[str, Any]) -> None:
+def no_default(schema: dict[str, Any]) -> None:
+    """``json_schema_extra`` for a PATCH key: optional, not nullable, and no default to show."""
     schema.pop("default", None)
+
+
+def patch_key(**constraints: Any) -> Any:
+    """A PATCH model's field: optional (a key not sent is left alone), never null, no default shown.
+
+    Declared ``name: str = patch_key(...)``; handlers read what was sent with ``exclude_unset``, so
+    the unset placeholder (None) is never seen as a value.
+    """
+    return Field(None, json_schema_extra=no_default, **constraints)
 
 
 def partial_model(model: type[BaseModel], name: str | None = None) -> type[RequestModel]:
@@ -85,7 +100,7 @@ def partial_model(model: type[BaseModel], name: str | None = None) -> type[Reque
             Field(
                 default=None,
                 description=info.description,
-                json_schema_extra=_drop_default,
+                json_schema_extra=no_default,
                 **_constraints(info),
             ),
         )

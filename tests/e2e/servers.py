@@ -109,28 +109,38 @@ def wait_until_answering(server: Server, timeout: float = STARTUP_TIMEOUT) -> No
         time.sleep(0.05)
 
 
-def spawn_server(env: Mapping[str, str], *args: str, log_dir: Path) -> Server:
+def spawn_server(
+    env: Mapping[str, str], *args: str, log_dir: Path, command: Sequence[str] = (str(OPENSTOQ),)
+) -> Server:
     """Start ``openstoq serve --port <free port> <args>`` without waiting for it to answer."""
     log_dir.mkdir(parents=True, exist_ok=True)
     port = free_port()
     log_path = log_dir / f"openstoq-serve-{port}.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            [str(OPENSTOQ), "serve", "--port", str(port), *args],
+            [*command, "serve", "--port", str(port), *args],
             env=dict(env),
             stdout=log,
             stderr=subprocess.STDOUT,
+            cwd=Path(__file__).resolve().parents[2],  # the repository, where ``python -m tests...`` resolves
         )
     return Server(process, port, log_path)
 
 
-def start_servers(count: int, env: Mapping[str, str], *args: str, log_dir: Path, attempts: int = 3) -> list[Server]:
+def start_servers(
+    count: int,
+    env: Mapping[str, str],
+    *args: str,
+    log_dir: Path,
+    attempts: int = 3,
+    command: Sequence[str] = (str(OPENSTOQ),),
+) -> list[Server]:
     """Start ``count`` servers side by side and return once every one answers.
 
     Each port is picked just before its start, so another process may take it first: then that
     server exits with "address already in use" and is started again on a new port.
     """
-    servers = [spawn_server(env, *args, log_dir=log_dir) for _ in range(count)]
+    servers = [spawn_server(env, *args, log_dir=log_dir, command=command) for _ in range(count)]
     try:
         for i in range(count):
             for attempt in range(attempts):
@@ -141,7 +151,7 @@ def start_servers(count: int, env: Mapping[str, str], *args: str, log_dir: Path,
                     servers[i].stop()
                     if "address already in use" not in servers[i].output().lower() or attempt == attempts - 1:
                         raise
-                    servers[i] = spawn_server(env, *args, log_dir=log_dir)
+                    servers[i] = spawn_server(env, *args, log_dir=log_dir, command=command)
     except BaseException:
         for server in servers:
             server.stop()
@@ -161,17 +171,19 @@ class Servers:
         self.log_dir = log_dir
         self.started: list[Server] = []
 
-    def start(self, env: Mapping[str, str], *args: str) -> Server:
-        """One server, answering when this returns."""
-        return self.start_many(1, env, *args)[0]
+    def start(self, env: Mapping[str, str], *args: str, command: Sequence[str] = (str(OPENSTOQ),)) -> Server:
+        """One server, answering when this returns (``command``: another way to run ``openstoq``)."""
+        return self.start_many(1, env, *args, command=command)[0]
 
-    def start_many(self, count: int, env: Mapping[str, str], *args: str) -> list[Server]:
+    def start_many(
+        self, count: int, env: Mapping[str, str], *args: str, command: Sequence[str] = (str(OPENSTOQ),)
+    ) -> list[Server]:
         """``count`` servers started side by side (quicker than one after the other).
 
         Each runs the migrations as it starts: give them an already migrated database (the
         ``database_url`` fixture is), or start one first.
         """
-        servers = start_servers(count, env, *args, log_dir=self.log_dir)
+        servers = start_servers(count, env, *args, log_dir=self.log_dir, command=command)
         self.started.extend(servers)
         return servers
 

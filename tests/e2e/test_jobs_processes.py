@@ -4,8 +4,8 @@ job with every item processed exactly once and progress never going backwards.
 
 Exactly once is read from the done-markers: one per batch (their primary key), written in the
 transaction that applied the batch, each naming the executor that ran it, their item counts summing
-to the total. Batches are slowed by the test-only OPENSTOQ_TEST_BATCH_DELAY_SECONDS so a job is
-still running when the test acts; every wait has a deadline, nothing asserts on durations.
+to the total. The processes run ``openstoq`` with every batch slowed down (``tests.e2e.slow_batches``) so
+a job is still running when the test acts; every wait has a deadline, nothing asserts on durations.
 """
 
 from __future__ import annotations
@@ -30,12 +30,14 @@ from openstoq.db.engine import Database
 from openstoq.db.models import JobBatch, JobExecutor, Metafield
 from openstoq.settings import Settings
 from tests.conftest import POSTGRES_URL
-from tests.e2e.servers import OPENSTOQ, Server, Servers, openstoq_env, run_cli
+from tests.e2e import slow_batches
+from tests.e2e.servers import Server, Servers, openstoq_env, run_cli
 from tests.jobs_support import seed_variants
 
 BULK = "/preorders/product_variants/bulk_sync_metafields"
 DEADLINE = 180.0
 WORKER_READY = re.compile(r"openstoq worker (\S+) running")
+SLOW = slow_batches.COMMAND
 
 
 # --- processes and databases -------------------------------------------------------------------------
@@ -65,7 +67,9 @@ def start_worker(env: dict[str, str], log_dir: Path) -> Worker:
     log_dir.mkdir(parents=True, exist_ok=True)
     log_path = log_dir / f"openstoq-worker-{uuid.uuid4().hex[:8]}.log"
     with log_path.open("wb") as log:
-        process = subprocess.Popen([str(OPENSTOQ), "worker"], env=env, stdout=log, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(
+            [*SLOW, "worker"], env=env, stdout=log, stderr=subprocess.STDOUT, cwd=slow_batches.ROOT
+        )
     worker = Worker(process, log_path)
     deadline = time.monotonic() + 60
     while not (found := WORKER_READY.search(worker.output())):
@@ -193,11 +197,11 @@ def test_an_api_process_and_two_workers_share_a_bulk_job(
         fresh_postgres,
         OPENSTOQ_JOB_BATCH_SIZE="10",
         OPENSTOQ_JOB_WORKER_CONCURRENCY="4",
-        OPENSTOQ_TEST_BATCH_DELAY_SECONDS="0.1",
+        OPENSTOQ_E2E_BATCH_DELAY_SECONDS="0.1",
     )
     upgraded = run_cli(["db", "upgrade"], env)
     assert upgraded.returncode == 0, upgraded.stderr
-    api = servers.start(env, "--no-workers")
+    api = servers.start(env, "--no-workers", command=SLOW)
     workers.extend(start_worker(env, tmp_path / "logs") for _ in range(2))
     executors = {w.executor_id for w in workers}
     assert len(executors) == 2, "each worker has its own executor id"
@@ -248,11 +252,11 @@ def test_a_job_survives_its_serving_process_being_killed(
         fresh_database,
         OPENSTOQ_JOB_BATCH_SIZE="10",
         OPENSTOQ_JOB_WORKER_CONCURRENCY="2",
-        OPENSTOQ_TEST_BATCH_DELAY_SECONDS="0.25",
+        OPENSTOQ_E2E_BATCH_DELAY_SECONDS="0.25",
         OPENSTOQ_WORKER_TICK_SECONDS="0.5",
         OPENSTOQ_EXECUTOR_DEAD_AFTER_SECONDS="3",
     )
-    first: Server = servers.start(env)
+    first: Server = servers.start(env, command=SLOW)
     shop = new_shop(env, "crash")
     headers = {"X-Auth-Token": shop["api_key"]}
     ids = seed(env, shop["shop_id"], 600)
@@ -272,7 +276,7 @@ def test_a_job_survives_its_serving_process_being_killed(
     first.process.wait(timeout=10)
     assert seen[-1] < 600, "killed mid-job"
 
-    second = servers.start(env)
+    second = servers.start(env, command=SLOW)
     statuses: list[str] = []
     while True:
         status = poll(second.api, headers, handle["status_url"])

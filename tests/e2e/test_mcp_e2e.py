@@ -22,7 +22,7 @@ from mcp.client.stdio import StdioServerParameters, stdio_client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client
 
-from openstoq.actions import build_registry
+from openstoq.composition import build_features
 from tests.conftest import MakeShop, ShopKeys
 from tests.e2e.servers import OPENSTOQ, Server, Servers, openstoq_env, run_cli
 
@@ -70,7 +70,7 @@ def body(result: types.CallToolResult) -> Any:
 async def offer_flow(client: ClientSession, server: Server, shop: ShopKeys) -> None:
     """List, create, set the button text, enable, read back, and fail validation like HTTP does."""
     tools = {t.name: t for t in (await client.list_tools()).tools}
-    assert set(tools) == {a.tool_name for a in build_registry()}
+    assert set(tools) == {a.tool_name for a in build_features().registry}
     assert tools["preorders_offers_read"].annotations.read_only_hint is True
     assert tools["preorders_offers_discard"].annotations.destructive_hint is True
 
@@ -92,7 +92,8 @@ async def offer_flow(client: ClientSession, server: Server, shop: ShopKeys) -> N
     async with httpx.AsyncClient(base_url=server.api, headers=shop.headers) as http:
         over_http = await http.post(f"/preorders/offers/{oid}/widget/set_button_colors", json={"text_color": "red"})
         assert over_http.status_code == 422
-        assert body(bad) == over_http.json() == {"errors": ["text_color must be a #rrggbb colour"]}
+        assert body(bad) == {"status": over_http.status_code, **over_http.json()}
+        assert over_http.json() == {"errors": ["text_color must be a #rrggbb colour"]}
         assert (await http.get(f"/preorders/offers/{oid}")).json() == read.structured_content
 
 
@@ -180,4 +181,4 @@ async def test_stdio_stdout_carries_only_protocol_and_eof_ends_it(
     assert code == 0, (tmp_path / "stderr.log").read_text()
     assert rest == b""
     assert [r["id"] for r in replies] == [1, 2]
-    assert len(replies[1]["result"]["tools"]) == len(build_registry())
+    assert len(replies[1]["result"]["tools"]) == len(build_features().registry)

@@ -6,40 +6,28 @@ client → match method+path (or 404 in the published wording) → auth → rate
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 from typing import Any, get_args, get_origin
 
-import orjson
 from pydantic import BaseModel
 from starlette.datastructures import QueryParams
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route, Router, get_route_path
+from starlette.routing import Route, Router
 from starlette.types import Receive, Scope, Send
 
 from openstoq.api.docs import Documents
-from openstoq.api.middleware import request_id as middleware_request_id
-from openstoq.errors import ActionError, NotFound, ValidationFailed
+from openstoq.errors import MethodNotAllowed, NotFound, ValidationFailed
+from openstoq.http import JSON, error_response, json_response, read_body
+from openstoq.http import request_id as middleware_request_id
 from openstoq.runtime import Runtime
 
-log = logging.getLogger("openstoq.api")
-
-JSON = "application/json"
-PUBLIC_DOCUMENTS = {
-    "/preorders/skill.md": ("skill:preorders", "text/markdown; charset=utf-8"),
-    "/back_in_stock/skill.md": ("skill:back_in_stock", "text/markdown; charset=utf-8"),
-    "/llms.txt": ("llms", "text/plain; charset=utf-8"),
-    "/openapi.json": ("openapi", JSON),
-}
+METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
+DOCUMENT_TYPES = {"skill": "text/markdown; charset=utf-8", "llms": "text/plain; charset=utf-8", "openapi": JSON}
 
 
 def unknown_action(method: str, path: str) -> NotFound:
     return NotFound(f"No v2 action registered for {method} {path}")
-
-
-def json_response(payload: Any, status: int, headers: dict[str, str]) -> Response:
-    return Response(orjson.dumps(payload), status, headers, media_type=JSON)
 
 
 def query_dict(model: type[BaseModel] | None, params: QueryParams) -> dict[str, Any]:
@@ -69,44 +57,56 @@ class Dispatcher:
 
     def __init__(self, runtime: Runtime, handoff: Sequence[Route] = ()) -> None:
         self.runtime = runtime
-        self.docs = Documents(runtime.registry, runtime.settings)
+        self.docs = Documents(runtime.registry, runtime.settings, runtime.features.skills)
         self.handoff = Router(routes=list(handoff), default=self.serve)  # no route matched: an action path
         # "/mcp" is matched whole; "/downloads/{job_id}/{filename}" by what precedes its first parameter.
         self._handoff_paths = tuple(route.path.partition("{")[0] for route in handoff)
+        self.documents = {
+            "/llms.txt": "llms",
+            "/openapi.json": "openapi",
+            **{f"/{area}/skill.md": f"skill:{area}" for area in self.docs.areas},
+        }
 
     def _handed_off(self, path: str) -> bool:
         return any(path == p or (p.endswith("/") and path.startswith(p)) for p in self._handoff_paths)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if self._handed_off(get_route_path(scope)):
+        path = scope["path"].removeprefix(scope.get("root_path", ""))
+        if self._handed_off(path):
             await self.handoff(scope, receive, send)
         else:
             await self.serve(scope, receive, send)
 
     async def serve(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope, receive)
-        request_id = middleware_request_id(scope)  # the middleware puts it on the response
         try:
             response = await self.dispatch(request)
-        except ActionError as exc:
-            response = json_response(exc.body(), exc.status, exc.headers)
-        except Exception:
-            log.exception("unhandled error in %s %s (request %s)", request.method, request.url.path, request_id)
-            response = json_response(
-                {"errors": [f"Internal error; quote request id {request_id} when reporting it"]},
-                500,
-                {},
-            )
+        except Exception as exc:
+            where = f"{request.method} {request.url.path}"
+            response = error_response(exc, middleware_request_id(scope), where)  # the middleware echoes the id
+        if request.method == "HEAD":  # a GET's headers, no body
+            response.body = b""
         await response(scope, receive, send)
 
-    async def dispatch(self, request: Request) -> Response:
-        method = request.method
+    def _path(self, request: Request) -> str:
         # Mounted: the path below the base path (Starlette keeps the full path and sets root_path).
-        full, root = request.scope["path"], request.scope.get("root_path", "")
-        path = "/" + full.removeprefix(root).strip("/")
-        if method in ("GET", "HEAD") and path in PUBLIC_DOCUMENTS:
-            return self.document(path)
+        full: str = request.scope["path"]
+        return "/" + full.removeprefix(request.scope.get("root_path", "")).strip("/")
+
+    async def dispatch(self, request: Request) -> Response:
+        path = self._path(request)
+        method = "GET" if request.method == "HEAD" else request.method
+        if method == "GET" and path in self.documents:
+            return self.document(self.documents[path])
         runtime = self.runtime
+        if method not in METHODS:
+            allowed = runtime.registry.allowed_methods(path)
+            if allowed:
+                raise MethodNotAllowed(
+                    f"{request.method} is not allowed on {path}; use {', '.join(allowed)}",
+                    headers={"Allow": ", ".join([*allowed, "HEAD"] if "GET" in allowed else allowed)},
+                )
+            raise unknown_action(request.method, path)
         matched = runtime.registry.match(method, path)
         # `<prefix>/help` is scoped help unless an action declares that literal path: a placeholder
         # must not swallow it (GET /preorders/offers/help is help, not the offer with id "help").
@@ -116,7 +116,7 @@ class Dispatcher:
             raise unknown_action(method, path)
         action, values = matched
         principal = await runtime.authenticate(request.headers.get("x-auth-token"))
-        body = b"" if action.is_read else await request.body()
+        body = b"" if action.is_read else await read_body(request, runtime.settings.max_body_bytes)
         query = (
             query_dict(action.request, request.query_params)
             if action.is_read and request.scope["query_string"]
@@ -148,12 +148,11 @@ class Dispatcher:
             raise exc
         return Response(manifest, 200, budget.headers(), media_type=JSON)
 
-    def document(self, path: str) -> Response:
-        name, media_type = PUBLIC_DOCUMENTS[path]
+    def document(self, name: str) -> Response:
         if name == "openapi":
             content = self.docs.openapi()
         elif name == "llms":
             content = self.docs.llms()
         else:
             content = self.docs.skill(name.removeprefix("skill:"))
-        return Response(content, 200, media_type=media_type)
+        return Response(content, 200, media_type=DOCUMENT_TYPES[name.partition(":")[0]])

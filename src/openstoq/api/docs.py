@@ -1,20 +1,21 @@
 """Documents generated from the registry: the /help manifest, OpenAPI, the skill documents, llms.txt.
 
-Nothing here describes an action by hand. Each document is built once per registry version
-and served from that cache, so ``/help`` costs a dictionary lookup.
+Nothing here describes an action by hand. The registry is built once per process, so each
+document is built on first use and served from a cache: ``/help`` costs a dictionary lookup.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import orjson
 
 from openstoq import __version__
-from openstoq.api.schemas import request_schema, response_schema
-from openstoq.api.skills import llms_txt, skill_markdown
+from openstoq.api.skills import AREAS, llms_txt, skill_markdown
+from openstoq.feature import Skill
 from openstoq.registry import Action, Registry
+from openstoq.schemas import describe, request_schema, response_schema
 from openstoq.settings import BASE_PATH, Settings
 
 ERROR_SCHEMA: dict[str, Any] = {
@@ -50,7 +51,7 @@ MANIFEST_SCHEMA: dict[str, Any] = {
                     "path": {"type": "string"},
                     "description": {"type": "string"},
                     "aliases": {"type": "array", "items": {"type": "string"}},
-                    "path_params": {"type": "array", "items": {"type": "object", "required": ["name"]}},
+                    "path_params": {"type": "array", "items": {"type": "string"}},
                     "request_schema": {"type": "object"},
                     "notes": {"type": "array", "items": {"type": "string"}},
                 },
@@ -69,20 +70,25 @@ ERROR_STATUSES = {
 
 
 class Documents:
-    """Serialized documents keyed by (registry version, name)."""
+    """Serialized documents by name, built on first use."""
 
-    def __init__(self, registry: Registry, settings: Settings) -> None:
+    def __init__(self, registry: Registry, settings: Settings, skills: Mapping[str, Skill]) -> None:
         self.registry = registry
         self.settings = settings
-        self._cache: dict[tuple[int, str], bytes] = {}
+        self.skills = skills
+        self._cache: dict[str, bytes] = {}
+
+    @property
+    def areas(self) -> list[str]:
+        """The product areas with a skill document: every area of the product, installed here or not yet."""
+        return list(dict.fromkeys([*AREAS, *self.skills]))
 
     def get(self, name: str, build: Callable[[], bytes]) -> bytes:
-        key = (self.registry.version, name)
-        found = self._cache.get(key)
+        found = self._cache.get(name)
         if found is None:
-            if len(self._cache) > 256:  # stale versions and odd prefixes must not pile up
+            if len(self._cache) > 256:  # odd help prefixes must not pile up
                 self._cache.clear()
-            found = self._cache[key] = build()
+            found = self._cache[name] = build()
         return found
 
     def help(self, prefix: str = "") -> bytes | None:
@@ -101,10 +107,12 @@ class Documents:
         return self.get("openapi", lambda: orjson.dumps(openapi(self.registry)))
 
     def skill(self, area: str) -> bytes:
-        return self.get(f"skill:{area}", lambda: skill_markdown(self.registry, area, self.settings).encode())
+        return self.get(
+            f"skill:{area}", lambda: skill_markdown(self.registry, area, self.skills.get(area), self.settings).encode()
+        )
 
     def llms(self) -> bytes:
-        return self.get("llms", lambda: llms_txt(self.registry, self.settings).encode())
+        return self.get("llms", lambda: llms_txt(self.registry, self.areas, self.skills, self.settings).encode())
 
 
 def help_entry(action: Action) -> dict[str, Any]:
@@ -116,20 +124,11 @@ def help_entry(action: Action) -> dict[str, Any]:
         "aliases": list(action.aliases),
     }
     if action.params:
-        entry["path_params"] = [{"name": p.name, **p.schema} for p in action.params]
+        entry["path_params"] = [p.name for p in action.params]  # their types and formats are in OpenAPI
     entry["request_schema"] = request_schema(action)
     if action.notes:
         entry["notes"] = list(action.notes)
     return entry
-
-
-def describe(action: Action) -> str:
-    """The description with aliases and notes, as OpenAPI and MCP tools show it."""
-    parts = [action.description]
-    if action.aliases:
-        parts.append("Also known as: " + "; ".join(action.aliases) + ".")
-    parts.extend(f"Note: {note}" for note in action.notes)
-    return "\n\n".join(parts)
 
 
 def _query_parameters(action: Action) -> list[dict[str, Any]]:

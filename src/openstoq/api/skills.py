@@ -1,10 +1,18 @@
-"""The skill documents and llms.txt: Markdown for agents, with tables generated from the live registry."""
+"""The skill documents and llms.txt: Markdown for agents, with tables generated from the live registry.
+
+Each feature declares its area's guide (``Feature.skills``); this module adds what every skill
+document shares (connection, conventions) and the table of the area's actions.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
+from openstoq.feature import Skill
 from openstoq.registry import Action, Registry
 from openstoq.settings import Settings
 
+# The product's areas, whether this server installs them yet or not: each has a public skill document.
 AREAS = {
     "preorders": "Preorders: offers (selling plans), their capabilities, variants, orders and reports",
     "back_in_stock": "Back in stock: waitlist signups, notifications, settings and reports",
@@ -38,35 +46,10 @@ _INTRO = """\
   wait `retry_after` seconds.
 """
 
-_PREORDER_GUIDE = """
-## The offer lifecycle
-`disabled` (new) → `enabled` (live now) or `scheduled` (live between `starts_at` and `ends_at`;
-the read shows `live`). `disable` stops it; `unschedule` returns a scheduled offer to `disabled`.
-`discard` soft-deletes from any state; a discarded offer accepts only `read`, `restore` and `list`
-(anything else is `409`: restore it first). `restore` brings it back `disabled`. Every transition
-is in `GET /preorders/offers/:id/history`.
-
-## Worked flows
-**Change the preorder button text on a named offer.**
-1. `GET /preorders/offers` and find the offer whose `name` or `internal_name` matches.
-2. `POST /preorders/offers/:id/widget/set_button_text` with `{{"text": "Reserve yours"}}`.
-
-**Pause an offer and stop overselling.**
-1. `POST /preorders/offers/:id/disable`: the offer stops being live at once.
-2. Check `GET /preorders/offers/:id`: `status` is `disabled`, `live` is `false`.
-
-**Restyle the widget in one call.**
-`PATCH /preorders/offers/:id/widget` with only what changes, e.g.
-`{{"badge": {{"enabled": true, "text": "Coming soon"}}, "button": {{"custom_colors": true}}}}`.
-
-**Schedule an offer.**
-`POST /preorders/offers/:id/schedule` with `{{"starts_at": "2030-01-01T09:00:00Z", "ends_at":
-"2030-02-01T09:00:00Z"}}` (either may be omitted, not both). It goes live and stops by itself.
-"""
-
-_BACK_IN_STOCK_GUIDE = """
-## Worked flows
-Back-in-stock actions appear in the table below as they are installed on this server.
+_NOT_INSTALLED = """
+## Not on this server yet
+This area is part of the product, but this server does not install it yet: none of its actions
+exist here. The other skill documents listed in `{base}/llms.txt` describe what does.
 """
 
 
@@ -82,25 +65,30 @@ def action_table(actions: list[Action]) -> str:
     return "\n".join(rows) + "\n"
 
 
-def skill_markdown(registry: Registry, area: str, settings: Settings) -> str:
+def skill_markdown(registry: Registry, area: str, skill: Skill | None, settings: Settings) -> str:
     base_url = settings.base_url
     intro = _INTRO.format(
         area=area.replace("_", " "),
-        title=AREAS[area],
+        title=skill.title if skill else AREAS[area],
         base=base_url,
         points=settings.rate_limit_points,
         window=settings.rate_limit_window_seconds,
         read=settings.read_cost,
         write=settings.write_cost,
     )
-    guide = (_PREORDER_GUIDE if area == "preorders" else _BACK_IN_STOCK_GUIDE).format()
+    guide = skill.guide if skill else _NOT_INSTALLED.format(base=base_url)
     table = action_table(registry.with_prefix(f"/{area}"))
     return f"{intro}{guide}\n## Every {area.replace('_', ' ')} action\n{table}"
 
 
-def llms_txt(registry: Registry, settings: Settings) -> str:
+def llms_txt(registry: Registry, areas: list[str], skills: Mapping[str, Skill], settings: Settings) -> str:
     base_url = settings.base_url
-    areas = "\n".join(f"- [{area} skill]({base_url}/{area}/skill.md): {text}" for area, text in AREAS.items())
+
+    def line(area: str) -> str:
+        skill = skills.get(area)
+        title = skill.title if skill else f"{AREAS.get(area, area)} (not on this server yet)"
+        return f"- [{area} skill]({base_url}/{area}/skill.md): {title}"
+
     return f"""# openstoq
 
 > A self-hostable server for the STOQ v2 external API: preorders and back-in-stock alerts for
@@ -108,7 +96,7 @@ def llms_txt(registry: Registry, settings: Settings) -> str:
 > served as HTTP, as MCP tools and as these documents.
 
 ## Skills
-{areas}
+{chr(10).join(line(area) for area in areas)}
 
 ## Discovery
 - [Action manifest]({base_url}/help): `GET`, needs `X-Auth-Token`; `?prefix=/preorders/offers` or

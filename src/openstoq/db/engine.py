@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Select, event
+from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import (
@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import (
 )
 
 from openstoq.db import loop_sqlite
+from openstoq.db.types import AnySelect
 
 # WAL lets readers run beside the one writer; a writer waits up to 30 s for the write lock.
 SQLITE_PRAGMAS = ("journal_mode=WAL", "synchronous=NORMAL", "foreign_keys=ON", "busy_timeout=30000")
@@ -115,7 +116,7 @@ class Database:
         first query and is ended by ``close`` (a rollback: a read has nothing to commit)."""
         return self._request_reads()
 
-    async def first(self, statement: Select[Any], params: dict[str, Any]) -> Any:
+    async def first(self, statement: AnySelect, params: dict[str, Any]) -> Any:
         """The first row of one short SELECT (attribute access by column key), or None.
 
         The per-request path: the key lookup, one-row reads. On SQLite a prepared statement on
@@ -133,7 +134,7 @@ class Database:
                 raise
             return await self._first_on_server(statement, params)
 
-    async def _first_on_server(self, statement: Select[Any], params: dict[str, Any]) -> Any:
+    async def _first_on_server(self, statement: AnySelect, params: dict[str, Any]) -> Any:
         async with self._first_engine.connect() as connection:
             return (await connection.execute(statement, params)).first()
 

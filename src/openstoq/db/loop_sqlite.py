@@ -24,9 +24,10 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any, Self
 
-from sqlalchemy import Dialect, Select
+from sqlalchemy import Dialect
 
 from openstoq.db.prepared import Prepared
+from openstoq.db.types import AnySelect
 
 Params = Sequence[Any] | dict[str, Any]
 
@@ -156,7 +157,7 @@ class LoopReads:
     def __init__(self, path: str, setup: Callable[[sqlite3.Connection], None], dialect: Dialect) -> None:
         self._path, self._setup, self._dialect = path, setup, dialect
         self._local = threading.local()
-        self._prepared: weakref.WeakKeyDictionary[Select[Any], Prepared] = weakref.WeakKeyDictionary()
+        self._prepared: weakref.WeakKeyDictionary[AnySelect, Prepared] = weakref.WeakKeyDictionary()
 
     def _connection(self) -> sqlite3.Connection:
         connection: sqlite3.Connection | None = getattr(self._local, "connection", None)
@@ -164,7 +165,7 @@ class LoopReads:
             connection = self._local.connection = _open(self._path, self._setup)
         return connection
 
-    def first(self, statement: Select[Any], params: dict[str, Any]) -> Any:
+    def first(self, statement: AnySelect, params: dict[str, Any]) -> Any:
         prepared = self._prepared.get(statement)
         if prepared is None:
             prepared = self._prepared[statement] = Prepared(statement, self._dialect)

@@ -145,9 +145,9 @@ class Variant(Base):
     price: Mapped[str] = mapped_column(String(32), default="0.00")  # decimal string, shop currency
     position: Mapped[int] = mapped_column(Integer, default=1)
     inventory_item_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
-    inventory_quantity: Mapped[int] = mapped_column(Integer, default=0)  # sum over locations
+    inventory_quantity: Mapped[int] = mapped_column(BigInteger, default=0)  # sum over locations
     inventory_policy: Mapped[str] = mapped_column(String(16), default="deny")  # deny | continue
-    preorder_count: Mapped[int] = mapped_column(Integer, default=0)  # units on open preorder lines
+    preorder_count: Mapped[int] = mapped_column(BigInteger, default=0)  # units on open preorder lines
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
     deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
@@ -337,3 +337,30 @@ class JobExecutor(Base):
     pid: Mapped[int] = mapped_column(Integer)
     started_at: Mapped[datetime] = mapped_column(UTCDateTime())
     heartbeat_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+# --- the outbox: side effects decided by a transaction, delivered after it commits ---
+
+
+class OutboxEntry(Base):
+    """A command waiting for delivery (``openstoq.outbox``); deleted once delivered."""
+
+    __tablename__ = "outbox"
+
+    id: Mapped[int] = mapped_column(AutoId, primary_key=True, autoincrement=True)
+    shop_id: Mapped[str] = mapped_column(ForeignKey("shops.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(64))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSONDoc, default=dict)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    available_at: Mapped[datetime] = mapped_column(UTCDateTime())  # not delivered by the drain before this
+    attempts: Mapped[int] = mapped_column(Integer, default=0)  # failed deliveries so far
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    lease_token: Mapped[str | None] = mapped_column(String(32), nullable=True)  # who holds the lease
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+    __table_args__ = (
+        Index("ix_outbox_shop", "shop_id", "id"),
+        # The drain scans every shop for due rows: like the jobs sweeps, not led by shop_id.
+        Index("ix_outbox_available", "available_at"),
+        Index("ix_outbox_lease", "lease_token"),
+    )

@@ -16,7 +16,9 @@ from collections import namedtuple
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import Dialect, Select
+from sqlalchemy import Dialect
+
+from openstoq.db.types import AnySelect
 
 
 class Prepared:
@@ -24,7 +26,7 @@ class Prepared:
 
     __slots__ = ("_binds", "_processors", "_row", "sql")
 
-    def __init__(self, statement: Select[Any], dialect: Dialect) -> None:
+    def __init__(self, statement: AnySelect, dialect: Dialect) -> None:
         compiled = statement.compile(dialect=dialect)
         if compiled.positiontup is None:
             raise ValueError("a prepared statement needs a positional paramstyle (SQLite's qmark)")

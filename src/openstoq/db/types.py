@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
-from sqlalchemy import JSON, DateTime, Dialect
+from sqlalchemy import JSON, DateTime, Dialect, Select
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.types import TypeDecorator
 
@@ -39,3 +40,7 @@ def utc_iso(value: datetime | None) -> str | None:
         return None
     # Times read from the database are UTC already (UTCDateTime): no conversion to pay for.
     return (value if value.tzinfo is UTC else value.astimezone(UTC)).isoformat()
+
+
+# A SELECT of any columns: SQLAlchemy types a Select by the tuple of what it selects.
+AnySelect = Select[*tuple[Any, ...]]

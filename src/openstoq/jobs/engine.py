@@ -17,10 +17,16 @@ queue polling never takes the application database's single write lock), and the
 the application database on PostgreSQL (one database to provision, back up and point every process
 at; Alembic only compares the default schema, so the two never meet).
 
-Each worker has a unique executor id and a heartbeat row (``job_executors``). Every tick it enqueues
-jobs whose submitter died between commit and enqueue, recovers the in-flight workflows of executors
-that stopped beating (DBOS recovers only its own executor id at launch), and applies due offer
-schedules; every cleanup interval (and at start) it deletes expired jobs, their DBOS workflows and files.
+Each worker has a unique executor id and a heartbeat row (``job_executors``), deleted when it stops
+cleanly. Every tick it enqueues jobs whose submitter died between commit and enqueue and recovers the
+in-flight workflows of executors that stopped beating (DBOS recovers only its own executor id at
+launch); it runs the features' periodic duties (``Feature.duties``, e.g. offer schedules) each at its
+own interval, drains the outbox (``outbox_poll_seconds``), and every cleanup interval (and at start)
+deletes expired jobs, their DBOS workflows and files.
+
+DBOS workflows are module-level functions (DBOS registers them by name before launch); they reach
+the runtime through the one engine running in this process (``_current``), as DBOS is itself one
+per process.
 """
 
 from __future__ import annotations
@@ -42,7 +48,8 @@ from sqlalchemy.engine import make_url
 
 from openstoq import __version__
 from openstoq.db.models import JobExecutor
-from openstoq.jobs import exports, records, submit
+from openstoq.feature import Duty
+from openstoq.jobs import exports, records
 from openstoq.runtime import Runtime
 from openstoq.settings import Settings
 
@@ -57,11 +64,6 @@ DISPATCH = "openstoq.jobs.dispatch"
 BATCH = "openstoq.jobs.batch"
 
 _current: JobEngine | None = None
-
-
-def current() -> JobEngine | None:
-    """The engine running in this process, if any."""
-    return _current
 
 
 def system_database_url(settings: Settings) -> str:
@@ -92,44 +94,41 @@ def _engine() -> JobEngine:
 
 # Transient database errors are retried in place; what survives the retries fails the job (with a
 # message for the client, the details in the worker log) rather than leave it running forever.
-RETRY = {"retries_allowed": True, "max_attempts": 5, "interval_seconds": 1.0}
+ATTEMPTS = 5
 
 
-@DBOS.step(name="openstoq.jobs.plan", **RETRY)
+@DBOS.step(name="openstoq.jobs.plan", retries_allowed=True, max_attempts=ATTEMPTS)
 async def _plan(job_id: str) -> int | None:
     """-1: nothing to do; None: an export; else the number of batches."""
     runtime = _engine().runtime
     async with runtime.db.transaction(write=False) as session:
-        planned = await records.plan(session, job_id)
+        planned = await records.plan(session, runtime.features, job_id)
     return -1 if planned is None else planned.batches
 
 
-@DBOS.step(name="openstoq.jobs.mark_dispatched", **RETRY)
+@DBOS.step(name="openstoq.jobs.mark_dispatched", retries_allowed=True, max_attempts=ATTEMPTS)
 async def _mark_dispatched(job_id: str) -> None:
     runtime = _engine().runtime
     async with runtime.db.transaction(write=True) as session:
         await records.mark_dispatched(session, job_id, runtime.clock.now())
 
 
-@DBOS.step(name="openstoq.jobs.fail", **RETRY)
+@DBOS.step(name="openstoq.jobs.fail", retries_allowed=True, max_attempts=ATTEMPTS)
 async def _fail(job_id: str, message: str) -> None:
     runtime = _engine().runtime
     async with runtime.db.transaction(write=True) as session:
         await records.fail(session, job_id, message, runtime.clock.now(), runtime.settings)
 
 
-@DBOS.step(name="openstoq.jobs.export", **{**RETRY, "max_attempts": 3})
+@DBOS.step(name="openstoq.jobs.export", retries_allowed=True, max_attempts=3)
 async def _export(job_id: str) -> str:
     return await exports.run_export(_engine().runtime, job_id)
 
 
-@DBOS.step(name="openstoq.jobs.run_batch", **RETRY)
+@DBOS.step(name="openstoq.jobs.run_batch", retries_allowed=True, max_attempts=ATTEMPTS)
 async def _run_batch(job_id: str, batch_no: int) -> str:
     engine = _engine()
-    runtime = engine.runtime
-    if runtime.settings.test_batch_delay_seconds:
-        await asyncio.sleep(runtime.settings.test_batch_delay_seconds)
-    return await records.run_batch(runtime.db, runtime.clock, runtime.settings, job_id, batch_no, engine.executor_id)
+    return await records.run_batch(engine.runtime, job_id, batch_no, engine.executor_id)
 
 
 @DBOS.workflow(name=DISPATCH)
@@ -160,6 +159,18 @@ async def batch_workflow(job_id: str, batch_no: int) -> str:
         log.exception("batch %d of job %s failed", batch_no, job_id)
         await _fail(job_id, f"batch {batch_no} failed; the worker log has the details")
         return "failed"
+
+
+async def repeat(name: str, seconds: float, work: Callable[[], Awaitable[object]], stop: asyncio.Event) -> None:
+    """Run ``work`` now (catching up on any downtime), then every ``seconds`` until ``stop`` is set; a
+    failing run is logged and the next one comes as usual."""
+    while not stop.is_set():
+        try:
+            await work()
+        except Exception:
+            log.exception("duty %s failed; retrying in %s s", name, seconds)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), seconds)
 
 
 # --- the engine -----------------------------------------------------------------------------------------
@@ -197,7 +208,7 @@ class JobEngine:
             await asyncio.to_thread(DBOS.migrate, url)
             self._client = await asyncio.to_thread(DBOSClient, system_database_url=url, application_name=APP_NAME)
             _current = self
-            submit.bind(self)
+            self.runtime.jobs = self
             return
         await self._beat()  # a row before any workflow runs here, so a crash is always noticed
         DBOS(
@@ -225,9 +236,12 @@ class JobEngine:
             _current = None
             await self._destroy()
             raise
-        submit.bind(self)
+        self.runtime.jobs = self
         self.spawn(self._every(self.settings.worker_tick_seconds, self.tick))
         self.spawn(self._every(self.settings.cleanup_interval_seconds, self.cleanup))
+        self.spawn(self._every(self.settings.outbox_poll_seconds, self._drain_outbox))
+        for duty in self.runtime.features.duties:
+            self.spawn(self._every(duty.every(self.settings), self._duty(duty)))
         log.info("job workers running as executor %s", self.executor_id)
 
     async def stop(self, grace: float = 5.0) -> None:
@@ -242,12 +256,13 @@ class JobEngine:
             await asyncio.gather(*pending, return_exceptions=True)
         if _current is not self:
             return
-        submit.bind(None)
+        self.runtime.jobs = None
         if self._client is not None:
             await asyncio.to_thread(self._client.destroy)
             self._client = None
         else:
             await self._destroy(grace)  # workflows still running during the drain need the engine
+            await self._forget()
         _current = None
 
     async def _destroy(self, grace: float = 0) -> None:
@@ -277,22 +292,36 @@ class JobEngine:
 
     # --- periodic duties (workers only) ---
 
-    async def _every(self, seconds: float, duty: Callable[[], Awaitable[None]]) -> None:
-        while not self._stop.is_set():
-            try:
-                await duty()
-            except Exception:
-                log.exception("job engine duty %s failed; retrying in %s s", duty.__name__, seconds)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stop.wait(), seconds)
+    async def _every(self, seconds: float, duty: Callable[[], Awaitable[object]]) -> None:
+        await repeat(duty.__name__, seconds, duty, self._stop)
+
+    def _duty(self, duty: Duty) -> Callable[[], Awaitable[object]]:
+        async def run() -> object:
+            return await duty.run(self.runtime)
+
+        run.__name__ = duty.name
+        return run
 
     async def tick(self) -> None:
-        """One round of the periodic duties; one failing does not hold back the others."""
-        for duty in (self._beat, self._sweep_undispatched, self._recover_dead_executors, self._apply_due_schedules):
+        """One round of the engine's own duties; one failing does not hold back the others."""
+        for duty in (self._beat, self._sweep_undispatched, self._recover_dead_executors):
             try:
                 await duty()
             except Exception:
                 log.exception("job engine duty %s failed; retrying next tick", duty.__name__)
+
+    async def _drain_outbox(self) -> None:
+        delivered = await self.runtime.courier.drain()
+        if delivered:
+            log.info("outbox: %d command(s) delivered", delivered)
+
+    async def _forget(self) -> None:
+        """A clean stop leaves nothing to recover: this executor's heartbeat row goes with it."""
+        try:
+            async with self.runtime.db.transaction(write=True) as session:
+                await session.execute(delete(JobExecutor).where(JobExecutor.id == self.executor_id))
+        except Exception:
+            log.warning("executor %s could not remove its heartbeat row; it expires by itself", self.executor_id)
 
     async def _beat(self) -> None:
         now = self.runtime.clock.now()
@@ -328,16 +357,14 @@ class JobEngine:
         for executor_id in dead:
             # Re-enqueues the dead executor's PENDING workflows; idempotent, so two workers may both try.
             handles = await asyncio.to_thread(DBOS._recover_pending_workflows, [executor_id])
-            log.warning("executor %s stopped beating: recovered %d workflow(s)", executor_id, len(handles))
+            if handles:
+                log.warning("executor %s stopped beating: recovered %d workflow(s)", executor_id, len(handles))
+            else:
+                log.info("executor %s stopped beating with nothing in flight; forgotten", executor_id)
             async with self.runtime.db.transaction(write=True) as session:
                 await session.execute(
                     delete(JobExecutor).where(JobExecutor.id == executor_id, JobExecutor.heartbeat_at < cutoff)
                 )
-
-    async def _apply_due_schedules(self) -> None:
-        from openstoq.preorders.schedules import apply_due_schedules
-
-        await apply_due_schedules(self.runtime)
 
     async def cleanup(self) -> None:
         """Delete expired jobs (rows, DBOS workflows, files) and orphaned export files."""

@@ -8,6 +8,7 @@ a crash writes it again from the start.
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import logging
 import os
@@ -15,17 +16,17 @@ import re
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
-from typing import Any, cast
+from typing import IO, Any, cast
 
 from sqlalchemy import select
 from starlette.requests import Request
-from starlette.responses import FileResponse, JSONResponse, Response
+from starlette.responses import FileResponse, Response
 
-from openstoq.context import ActionContext
 from openstoq.db.models import Job, Shop
-from openstoq.errors import Forbidden
-from openstoq.jobs import kinds, records, signing
-from openstoq.jobs.kinds import ExportKind
+from openstoq.errors import Forbidden, NotFound
+from openstoq.feature import ExportKind
+from openstoq.http import error_response
+from openstoq.jobs import records, signing
 from openstoq.runtime import Runtime
 from openstoq.settings import Settings
 
@@ -43,6 +44,11 @@ def file_for(settings: Settings, job_id: str) -> Path:
     return settings.exports_path / f"{job_id}.csv"
 
 
+def _sync(fh: IO[str]) -> None:
+    fh.flush()
+    os.fsync(fh.fileno())
+
+
 def _cell(value: Any) -> Any:
     if isinstance(value, str) and value.startswith(_FORMULA_START):
         return "'" + value
@@ -56,28 +62,31 @@ async def run_export(runtime: Runtime, job_id: str) -> str:
         job = await session.get(Job, job_id)
         if job is None or job.status != "running":
             return "skipped"
-        kind = kinds.get(job.kind)
+        kind = runtime.features.job_kind(job.kind)
         if not isinstance(kind, ExportKind):
             raise TypeError(f"job {job_id} is a {job.kind}, not an export")
-        shop_id, params, source = job.shop_id, dict(job.params or {}), job.source
+        shop_id, params, source = job.shop_id, dict(job.params or {}), cast(Any, job.source)
         domain = await session.scalar(select(Shop.domain).where(Shop.id == shop_id)) or ""
-        total = await kind.count(ActionContext(shop_id, domain, session, clock, settings, cast(Any, source)), params)
+        total = await kind.count(runtime.context(shop_id, domain, session, source=source), params)
     async with db.transaction(write=True) as session:
         if not await records.start_export(session, job_id, total, clock.now()):
             return "skipped"
 
     path = file_for(settings, job_id)
     partial = path.with_name(path.name + ".part")
-    path.parent.mkdir(parents=True, exist_ok=True)
+    await asyncio.to_thread(path.parent.mkdir, parents=True, exist_ok=True)
     written, cursor, reported = 0, None, time.monotonic()
-    with partial.open("w", newline="", encoding="utf-8") as fh:
+    # The file is written off the event loop (a page of rows, then fsync): disk waits never stall requests.
+    fh = await asyncio.to_thread(partial.open, "w", newline="", encoding="utf-8")
+    try:
         writer = csv.writer(fh)
-        writer.writerow(kind.header)
+        await asyncio.to_thread(writer.writerow, kind.header)
         while True:
             async with db.transaction(write=False) as session:
-                ctx = ActionContext(shop_id, domain, session, clock, settings, cast(Any, source))
-                rows, cursor = await kind.page(ctx, params, cursor, PAGE_ROWS)
-            writer.writerows([_cell(v) for v in row] for row in rows)
+                rows, cursor = await kind.page(
+                    runtime.context(shop_id, domain, session, source=source), params, cursor, PAGE_ROWS
+                )
+            await asyncio.to_thread(writer.writerows, [[_cell(v) for v in row] for row in rows])
             written += len(rows)
             del rows
             if cursor is not None and time.monotonic() - reported < PROGRESS_EVERY:
@@ -86,15 +95,16 @@ async def run_export(runtime: Runtime, job_id: str) -> str:
             async with db.transaction(write=True) as session:
                 running = await records.export_progress(session, job_id, written, clock.now())
             if not running:  # cancelled (or failed) meanwhile
-                partial.unlink(missing_ok=True)
+                await asyncio.to_thread(partial.unlink, missing_ok=True)
                 return "cancelled"
             if cursor is None:
                 break
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(partial, path)
+        await asyncio.to_thread(_sync, fh)
+    finally:
+        await asyncio.to_thread(fh.close)
+    await asyncio.to_thread(os.replace, partial, path)
     filename = f"{kind.filename}-{clock.now():%Y%m%d-%H%M%S}.csv"
-    result = {"row_count": written, "filename": filename, "bytes": path.stat().st_size}
+    result = {"row_count": written, "filename": filename, "bytes": (await asyncio.to_thread(path.stat)).st_size}
     async with db.transaction(write=True) as session:
         ready = await records.finish_export(session, job_id, result, clock.now(), settings)
     if not ready:
@@ -119,10 +129,10 @@ def download_endpoint(runtime: Runtime) -> Callable[[Request], Awaitable[Respons
                 runtime.clock.now(),
             )
         except Forbidden as exc:
-            return JSONResponse(exc.body(), exc.status)
+            return error_response(exc, "", "download")
         path = file_for(runtime.settings, job_id) if _FILE.match(f"{job_id}.csv") else None
         if path is None or not path.is_file():
-            return JSONResponse({"errors": [f"Export {job_id} not found; it may have been cleaned up"]}, 404)
+            return error_response(NotFound(f"Export {job_id} not found; it may have been cleaned up"), "", "download")
         # FileResponse streams the file in chunks: constant memory whatever its size.
         return FileResponse(path, media_type="text/csv; charset=utf-8", filename=filename)
 

@@ -20,26 +20,24 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import defer
 
-from openstoq.clock import Clock
 from openstoq.context import ActionContext
-from openstoq.db.engine import Database
-from openstoq.db.models import Job, JobBatch, Shop
+from openstoq.db.models import Job, JobBatch
 from openstoq.db.types import utc_iso
 from openstoq.errors import NotFound
-from openstoq.jobs import kinds, signing
-from openstoq.jobs.kinds import BulkKind, ExportKind, Kind
+from openstoq.feature import BulkKind, ExportKind, Features, Kind
+from openstoq.jobs import signing
+from openstoq.runtime import Runtime
 from openstoq.settings import BASE_PATH, Settings
 
 log = logging.getLogger(__name__)
 
 ERRORS_CAP = 100  # per-item errors kept on a job; `failed` counts every one
 STATUSES = ("running", "completed", "ready", "failed", "cancelled")
-FINISHED = frozenset(STATUSES) - {"running"}
 # Published forms: bulk_<action>_<16 hex> (bulk_orders_<action>_... for orders) and exp_<16 hex>.
 JOB_ID_PATTERN = r"^(bulk_[a-z][a-z0-9_]*|exp)_[0-9a-f]{16}$"
-# FOR NO KEY UPDATE: a batch's marker insert holds a KEY SHARE lock on its job row (the foreign key), which
-# FOR UPDATE would wait on; two batches each holding one and wanting the other's would deadlock.
-LOCK = {"key_share": True}
+# Job rows are locked FOR NO KEY UPDATE (key_share=True): a batch's marker insert holds a KEY SHARE lock on
+# its job row (the foreign key), which FOR UPDATE would wait on; two batches each holding one and wanting
+# the other's would deadlock.
 
 
 def new_job_id(kind: Kind) -> str:
@@ -143,7 +141,7 @@ class BatchPlan:
     batches: int | None  # None: an export (one workflow, no batches)
 
 
-async def plan(session: AsyncSession, job_id: str) -> BatchPlan | None:
+async def plan(session: AsyncSession, features: Features, job_id: str) -> BatchPlan | None:
     """What the dispatcher must do for a job; None when it has nothing left to do."""
     row = (
         await session.execute(
@@ -152,7 +150,7 @@ async def plan(session: AsyncSession, job_id: str) -> BatchPlan | None:
     ).first()
     if row is None or row.status != "running":
         return None
-    if isinstance(kinds.get(row.kind), ExportKind):
+    if isinstance(features.job_kind(row.kind), ExportKind):
         return BatchPlan(row.kind, None)
     return BatchPlan(row.kind, -(-row.total // row.batch_size))
 
@@ -167,13 +165,15 @@ class _Stop(Exception):
     """Roll the batch back: the job is no longer running (cancelled or failed meanwhile)."""
 
 
-async def run_batch(
-    db: Database, clock: Clock, settings: Settings, job_id: str, batch_no: int, executor_id: str
-) -> str:
+async def run_batch(runtime: Runtime, job_id: str, batch_no: int, executor_id: str) -> str:
     """Apply one batch exactly once: ``done``, ``skipped`` (already done, or the job is over) or ``stopped``."""
+    async with runtime.db.transaction(write=False) as session:
+        job = (await session.execute(select(Job.shop_id, Job.source).where(Job.id == job_id))).first()
+    if job is None:
+        return "skipped"
     try:
-        async with db.transaction(write=True) as session:
-            return await _apply_batch(session, clock, settings, job_id, batch_no, executor_id)
+        async with runtime.shop_transaction(job.shop_id, source=cast(Any, job.source)) as ctx:
+            return await _apply_batch(ctx, runtime.features, job_id, batch_no, executor_id)
     except _Duplicate:
         return "skipped"
     except _Stop:
@@ -184,29 +184,24 @@ class _Duplicate(Exception):
     """Another run of this batch committed first (its marker exists)."""
 
 
-async def _apply_batch(
-    session: AsyncSession, clock: Clock, settings: Settings, job_id: str, batch_no: int, executor_id: str
-) -> str:
+async def _apply_batch(ctx: ActionContext, features: Features, job_id: str, batch_no: int, executor_id: str) -> str:
+    session = ctx.session
     job = (
-        await session.execute(
-            select(Job.shop_id, Job.kind, Job.status, Job.source, Job.batch_size, Job.items).where(Job.id == job_id)
-        )
+        await session.execute(select(Job.kind, Job.status, Job.batch_size, Job.items).where(Job.id == job_id))
     ).first()
     if job is None or job.status != "running":
         return "skipped"
-    if await session.get(JobBatch, (job.shop_id, job_id, batch_no)) is not None:
+    if await session.get(JobBatch, (ctx.shop_id, job_id, batch_no)) is not None:
         return "skipped"
-    kind = kinds.get(job.kind)
+    kind = features.job_kind(job.kind)
     if not isinstance(kind, BulkKind):
         raise TypeError(f"job {job_id} is a {job.kind}, which has no batches")
     items = (job.items or [])[batch_no * job.batch_size : (batch_no + 1) * job.batch_size]
-    domain = await session.scalar(select(Shop.domain).where(Shop.id == job.shop_id))
-    ctx = ActionContext(job.shop_id, domain or "", session, clock, settings, cast(Any, job.source))
     failures = await kind.run(ctx, items) if items else []
-    now = clock.now()
+    now = ctx.clock.now()
     session.add(
         JobBatch(
-            shop_id=job.shop_id,
+            shop_id=ctx.shop_id,
             job_id=job_id,
             batch_no=batch_no,
             items=len(items),
@@ -221,7 +216,7 @@ async def _apply_batch(
         raise _Duplicate() from None
     # Progress under the row lock, taken last so concurrent batches of one job overlap in their work.
     current = await session.scalar(
-        select(Job).where(Job.id == job_id).with_for_update(**LOCK).execution_options(populate_existing=True)
+        select(Job).where(Job.id == job_id).with_for_update(key_share=True).execution_options(populate_existing=True)
     )
     if current is None or current.status != "running":
         raise _Stop()
@@ -232,7 +227,7 @@ async def _apply_batch(
         current.errors = [*(current.errors or []), *({kind.item_key: i, "error": m} for i, m in failures[:room])]
     current.updated_at = now
     if current.processed >= current.total:
-        _finish(current, "completed", now, settings)
+        _finish(current, "completed", now, ctx.settings)
     return "done"
 
 
@@ -254,7 +249,7 @@ async def fail(session: AsyncSession, job_id: str, message: str, now: datetime, 
 
 async def cancel(session: AsyncSession, job_id: str, now: datetime, settings: Settings) -> Job | None:
     """Cancel a running job (the operator's ``jobs cancel``); returns it, or None when unknown."""
-    job = await session.get(Job, job_id, with_for_update=LOCK)
+    job = await session.get(Job, job_id, with_for_update={"key_share": True})
     if job is not None and job.status == "running":
         _finish(job, "cancelled", now, settings)
     return job
@@ -291,7 +286,7 @@ async def finish_export(
     session: AsyncSession, job_id: str, result: dict[str, Any], now: datetime, settings: Settings
 ) -> bool:
     """The export is ``ready``; False when it was cancelled meanwhile (its file must go)."""
-    job = await session.get(Job, job_id, with_for_update=LOCK)
+    job = await session.get(Job, job_id, with_for_update={"key_share": True})
     if job is None or job.status != "running":
         return False
     rows = int(result["row_count"])

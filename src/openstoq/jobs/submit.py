@@ -1,35 +1,16 @@
 """Submitting a job: its row in the action's transaction, its enqueue once that transaction commits.
 
-Kept free of DBOS so that building the registry (every process, every CLI command) stays light;
-the engine binds itself here when it starts.
+Kept free of DBOS so that building the runtime (every process, every CLI command) stays light; the
+job engine, when one runs in this process, is the runtime's ``jobs`` and reaches handlers as ``ctx.jobs``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
-from typing import Any, Protocol
+from typing import Any
 
 from sqlalchemy import event
 
 from openstoq.context import ActionContext
-
-
-class Enqueuer(Protocol):
-    def spawn(self, work: Awaitable[Any]) -> None: ...
-
-    async def enqueue(self, job_id: str) -> None: ...
-
-
-_bound: Enqueuer | None = None
-
-
-def bind(enqueuer: Enqueuer | None) -> None:
-    global _bound
-    _bound = enqueuer
-
-
-def bound() -> Enqueuer | None:
-    return _bound
 
 
 def enqueue_after_commit(ctx: ActionContext, job_id: str) -> None:
@@ -39,7 +20,7 @@ def enqueue_after_commit(ctx: ActionContext, job_id: str) -> None:
     the commit and the enqueue leaves the job undispatched, and a worker's sweep enqueues it (by
     its id, so never twice). No engine in this process (tests, one-off scripts): the sweep does it.
     """
-    enqueuer = _bound
+    enqueuer = ctx.jobs
     if enqueuer is None:
         return
 

@@ -6,7 +6,7 @@ serve one client behind a load balancer, and each POST is answered with one JSON
 
 from __future__ import annotations
 
-import logging
+import asyncio
 from contextlib import AbstractAsyncContextManager
 from typing import Any
 
@@ -15,18 +15,19 @@ from mcp.server import ServerRequestContext
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from starlette.datastructures import Headers
 from starlette.requests import Request
-from starlette.responses import Response
 from starlette.types import Message, Receive, Scope, Send
 
-from openstoq.api.middleware import request_id
-from openstoq.errors import ActionError, Unauthorized
+from openstoq.errors import MethodNotAllowed, Unauthorized
+from openstoq.http import error_response, json_response, read_body, request_id
 from openstoq.mcp.server import Caller, build_server
 from openstoq.runtime import Runtime
 
-log = logging.getLogger("openstoq.mcp")
-
 CALLER = "openstoq.mcp.caller"  # the scope key the authenticated caller travels under
 MISSING_KEY = "Missing API key: send it in the X-Auth-Token header or as Authorization: Bearer <key>"
+NO_STREAM = (
+    "this MCP endpoint is stateless and answers each JSON-RPC POST with one JSON body: there is no "
+    "event stream to open with GET and no session to end with DELETE"
+)
 
 
 def presented_key(headers: Headers) -> str | None:
@@ -58,20 +59,22 @@ class McpEndpoint:
         return self.sessions.run()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        headers = Headers(scope=scope)
         rid = request_id(scope)  # the middleware puts it on the response
         try:
-            token = presented_key(headers)
+            if scope["method"] != "POST":
+                # Stateless JSON mode: no server-sent event stream to open (GET), no session to end (DELETE).
+                raise MethodNotAllowed(NO_STREAM, headers={"Allow": "POST"})
+            token = presented_key(Headers(scope=scope))
             if not token:
                 raise Unauthorized(MISSING_KEY)
             principal = await self.runtime.authenticate(token)
-        except ActionError as exc:
-            await _json(exc.body(), exc.status)(scope, receive, send)
+            body = await read_body(Request(scope, receive), self.runtime.settings.max_body_bytes)
+            invalid = invalid_request(body)
+        except Exception as exc:
+            await error_response(exc, rid, "MCP")(scope, receive, send)
             return
-        except Exception:
-            log.exception("MCP authentication failed (request %s)", rid)
-            body = {"errors": [f"Internal error; quote request id {rid} when reporting it"]}
-            await _json(body, 500)(scope, receive, send)
+        if invalid is not None:
+            await json_response(invalid, 400)(scope, receive, send)
             return
         caller = Caller(principal, request_id=rid)
         scope[CALLER] = caller
@@ -85,8 +88,38 @@ class McpEndpoint:
                 message = {**message, "headers": kept + [(k.lower().encode(), v.encode()) for k, v in extra.items()]}
             await send(message)
 
-        await self.sessions.handle_request(scope, receive, send_with_headers)
+        await self.sessions.handle_request(scope, replay(body), send_with_headers)
 
 
-def _json(body: dict[str, Any], status: int) -> Response:
-    return Response(orjson.dumps(body), status, media_type="application/json")
+def invalid_request(body: bytes) -> dict[str, Any] | None:
+    """The JSON-RPC error for a request whose ``id`` is neither a string nor a number, which the SDK
+    would otherwise take as a notification and answer with nothing; None when the body is fine for it."""
+    try:
+        message = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return None  # the SDK answers a parse error itself
+    for item in message if isinstance(message, list) else [message]:
+        if isinstance(item, dict) and "method" in item and "id" in item:
+            ident = item["id"]
+            if isinstance(ident, bool) or not isinstance(ident, str | int):
+                return {
+                    "jsonrpc": "2.0",
+                    "id": None,
+                    "error": {"code": -32600, "message": "Invalid Request: id must be a string or an integer"},
+                }
+    return None
+
+
+def replay(body: bytes) -> Receive:
+    """A ``receive`` that hands the already-read body to the SDK, then waits for the disconnect."""
+    sent = False
+
+    async def receive() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        await asyncio.Event().wait()  # nothing more will come; the server cancels this when done
+        return {"type": "http.disconnect"}
+
+    return receive

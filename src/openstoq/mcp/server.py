@@ -20,7 +20,7 @@ from mcp.shared.exceptions import MCPError
 
 from openstoq import __version__
 from openstoq.context import Principal
-from openstoq.errors import ActionError, ValidationFailed
+from openstoq.errors import ActionError, ValidationFailed, as_action_error
 from openstoq.mcp.tools import Catalog
 from openstoq.registry import Action
 from openstoq.runtime import Runtime
@@ -63,8 +63,10 @@ def split(action: Action, arguments: dict[str, Any]) -> tuple[dict[str, str], di
 
 
 def error_result(exc: ActionError) -> types.CallToolResult:
-    # The HTTP error body, verbatim: the same messages (and the 429 retry_after) an HTTP client gets.
-    return types.CallToolResult(content=[types.TextContent(text=orjson.dumps(exc.body()).decode())], is_error=True)
+    """The HTTP error body (the same messages, the 429's retry_after) plus the HTTP ``status`` it would
+    have had: a tool error has no status line, and ``403`` or ``409`` is what an agent acts on."""
+    text = orjson.dumps({"status": exc.status, **exc.body()}).decode()
+    return types.CallToolResult(content=[types.TextContent(text=text)], is_error=True)
 
 
 async def call(runtime: Runtime, caller: Caller, action: Action, arguments: dict[str, Any]) -> types.CallToolResult:
@@ -80,26 +82,23 @@ async def call(runtime: Runtime, caller: Caller, action: Action, arguments: dict
             query=rest if action.is_read else None,
             source="mcp",
         )
-    except ActionError as exc:
-        caller.headers.update(exc.headers)
-        return error_result(exc)
-    except Exception:
-        log.exception("unhandled error in tool %s (request %s)", action.tool_name, caller.request_id)
-        message = f"Internal error; quote request id {caller.request_id} when reporting it"
-        return error_result(ActionError(message))
+    except Exception as exc:
+        error = as_action_error(exc, caller.request_id, f"tool {action.tool_name}")
+        caller.headers.update(error.headers)
+        return error_result(error)
     caller.headers.update(outcome.headers)
     text = orjson.dumps(outcome.payload).decode()
     return types.CallToolResult(content=[types.TextContent(text=text)], structured_content=outcome.payload)
 
 
 def build_server(runtime: Runtime, caller_of: CallerOf) -> Server[Any]:
-    """A low-level server whose tools are the runtime's registry, read on every request."""
+    """A low-level server whose tools are the runtime's registry."""
     catalog = Catalog(runtime.registry)
 
     async def list_tools(
         _ctx: ServerRequestContext[Any, Any], _params: types.PaginatedRequestParams | None
     ) -> types.ListToolsResult:
-        return types.ListToolsResult(tools=catalog.current().tools)
+        return types.ListToolsResult(tools=catalog.tools)
 
     async def call_tool(
         ctx: ServerRequestContext[Any, Any], params: types.CallToolRequestParams

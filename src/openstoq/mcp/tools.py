@@ -1,15 +1,13 @@
-"""Tools generated from the registry: one per action, rebuilt only when the registry changes."""
+"""Tools generated from the registry: one per action, built once (the registry is built once too)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import mcp.types as types
 
-from openstoq.api.docs import describe
-from openstoq.api.schemas import input_schema, response_schema
 from openstoq.registry import Action, Registry
+from openstoq.schemas import describe, input_schema, response_schema
 
 
 def tool(action: Action) -> types.Tool:
@@ -27,33 +25,16 @@ def tool(action: Action) -> types.Tool:
     )
 
 
-@dataclass(frozen=True, slots=True)
-class ToolSet:
-    version: int
-    tools: list[types.Tool]
-    actions: dict[str, Action]
-    schemas: dict[str, dict[str, Any]]
-
-
 class Catalog:
-    """The registry as tools. Looked up on every request, rebuilt when ``registry.version`` moves,
-    so an action added at any time is listed and callable without code here knowing about it."""
+    """The registry as tools: the list ``tools/list`` answers, and each tool's action and input schema."""
 
     def __init__(self, registry: Registry) -> None:
-        self.registry = registry
-        self._current: ToolSet | None = None
-
-    def current(self) -> ToolSet:
-        found = self._current
-        if found is None or found.version != self.registry.version:
-            version = self.registry.version  # read first: a change during the build triggers a rebuild
-            actions = {a.tool_name: a for a in self.registry}
-            tools = [tool(a) for a in actions.values()]
-            found = self._current = ToolSet(version, tools, actions, {t.name: t.input_schema for t in tools})
-        return found
+        self.actions: dict[str, Action] = {a.tool_name: a for a in registry}
+        self.tools = [tool(a) for a in self.actions.values()]
+        self._schemas: dict[str, dict[str, Any]] = {t.name: t.input_schema for t in self.tools}
 
     def action(self, name: str) -> Action | None:
-        return self.current().actions.get(name)
+        return self.actions.get(name)
 
     def input_schema(self, name: str) -> dict[str, Any] | None:
-        return self.current().schemas.get(name)
+        return self._schemas.get(name)

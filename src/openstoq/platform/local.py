@@ -1,7 +1,8 @@
 """The ``local`` platform: openstoq is the platform, so every command lands in its own tables at once.
 
-Commands run in the caller's transaction, so an action and its platform effects commit together.
-Selling plan ids are drawn from the offer id so they are stable and need no counter.
+Commands run in the caller's transaction (an outbox delivery's, or a bulk job batch's), so they
+commit together with the record that they were delivered. Selling plan ids are drawn from the offer
+id so they are stable and need no counter.
 """
 
 from __future__ import annotations
@@ -11,8 +12,8 @@ from collections.abc import Iterable, Sequence
 from sqlalchemy import delete, select, tuple_
 
 from openstoq.context import ActionContext
-from openstoq.db.models import Metafield, Offer, SellingPlanGroup
-from openstoq.platform import NAMESPACE, MetafieldKey, MetafieldValue, Platform, SellingPlanRef
+from openstoq.db.models import Metafield, SellingPlanGroup
+from openstoq.platform.port import NAMESPACE, MetafieldKey, MetafieldValue, Platform, SellingPlanRef
 
 
 def _stable_id(offer_id: str, salt: int) -> int:
@@ -23,12 +24,11 @@ def _stable_id(offer_id: str, salt: int) -> int:
 class LocalPlatform(Platform):
     name = "local"
 
-    async def ensure_selling_plan_group(self, ctx: ActionContext, offer_id: str, name: str) -> SellingPlanRef:
-        offer = await ctx.session.get(Offer, offer_id)
-        if offer is not None and offer.shopify_selling_plan_group_id and offer.shopify_selling_plan_id:
-            return SellingPlanRef(offer.shopify_selling_plan_group_id, offer.shopify_selling_plan_id)
-        ref = SellingPlanRef(_stable_id(offer_id, 0), _stable_id(offer_id, 1))
-        group = await ctx.session.get(SellingPlanGroup, (ctx.shop_id, ref.group_id))
+    async def ensure_selling_plan_group(
+        self, ctx: ActionContext, offer_id: str, name: str, known: SellingPlanRef | None
+    ) -> SellingPlanRef:
+        ref = known or SellingPlanRef(_stable_id(offer_id, 0), _stable_id(offer_id, 1))
+        group = await ctx.session.get(SellingPlanGroup, (ctx.shop_id, ref.group_id), with_for_update=True)
         if group is None:
             ctx.session.add(
                 SellingPlanGroup(
@@ -40,10 +40,9 @@ class LocalPlatform(Platform):
                     updated_at=ctx.clock.now(),
                 )
             )
-        if offer is not None:
-            offer.shopify_selling_plan_group_id = ref.group_id
-            offer.shopify_selling_plan_id = ref.selling_plan_id
-        await ctx.session.flush()
+            await ctx.session.flush()
+        elif group.name != name:
+            group.name, group.updated_at = name, ctx.clock.now()
         return ref
 
     async def _group(self, ctx: ActionContext, ref: SellingPlanRef) -> SellingPlanGroup:
@@ -51,6 +50,9 @@ class LocalPlatform(Platform):
         if group is None:
             raise LookupError(f"selling plan group {ref.group_id} does not exist on the local platform")
         return group
+
+    async def selling_plan_variants(self, ctx: ActionContext, group: SellingPlanRef) -> list[int]:
+        return list((await self._group(ctx, group)).variant_ids)
 
     async def add_variants(self, ctx: ActionContext, group: SellingPlanRef, variant_ids: Sequence[int]) -> None:
         row = await self._group(ctx, group)

@@ -13,7 +13,9 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
-PlatformId = Annotated[int, Field(strict=True, ge=1, lt=2**63)]
+from openstoq.validation import ShopifyId
+
+PlatformId = Annotated[ShopifyId, Field(strict=True)]
 Quantity = Annotated[int, Field(strict=True, ge=0, lt=2**31)]
 Status = Annotated[str, Field(max_length=32)]
 
@@ -55,7 +57,7 @@ def _gid(value: Any) -> Any:
 
 Money = Annotated[str, BeforeValidator(_money)]
 Tags = Annotated[list[Annotated[str, _text(255)]], BeforeValidator(_tags)]
-PlanId = Annotated[int, BeforeValidator(_gid), Field(strict=True, ge=1, lt=2**63)]
+PlanId = Annotated[ShopifyId, BeforeValidator(_gid), Field(strict=True)]
 
 
 class Payload(BaseModel):
@@ -72,7 +74,7 @@ class CustomerPayload(Payload):
 
 
 class CustomerUpdatePayload(CustomerPayload):
-    id: PlatformId  # type: ignore[assignment]  # required here
+    id: PlatformId  # required here
 
 
 class SellingPlanPayload(Payload):
@@ -146,6 +148,31 @@ class RefundPayload(Payload):
     order_id: PlatformId
     financial_status: Status | None = None
     total_outstanding: Money | None = None
+
+
+class VariantPayload(Payload):
+    id: PlatformId
+    title: Annotated[str, _text(255)] = "Default Title"
+    sku: Annotated[str, _text(255)] | None = None
+    price: Money = "0.00"
+    position: int = Field(1, ge=-(2**31), lt=2**31)  # an INTEGER column
+    inventory_item_id: PlatformId | None = None
+    inventory_quantity: int | None = Field(None, ge=-(2**31), lt=2**31)
+    inventory_policy: Annotated[str, _text(16)] = "deny"
+
+
+class ProductPayload(Payload):
+    """Shopify's REST product (``products/create``, ``products/update``, ``openstoq import catalog``),
+    plus an optional ``collection_ids`` list openstoq reads for collection-sourced offers."""
+
+    id: PlatformId
+    title: Annotated[str, _text(255)]
+    handle: Annotated[str, _text(255)] | None = None
+    vendor: Annotated[str, _text(255)] | None = None
+    product_type: Annotated[str, _text(255)] | None = None
+    status: Annotated[str, _text(16)] = "active"
+    collection_ids: list[PlatformId] = []
+    variants: list[VariantPayload] = []
 
 
 class ProductDeletePayload(Payload):

@@ -6,13 +6,12 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from openstoq.capability import Capability
 from openstoq.context import ActionContext
-from openstoq.preorders.capabilities import Capability, change, declare
-from openstoq.preorders.offers import OFFER_ID
-from openstoq.registry import ActionGroup, Params, Payload
+from openstoq.preorders.capabilities.base import change, declare, path
+from openstoq.preorders.offers.models import OfferId
+from openstoq.registry import ActionGroup, Payload
 from openstoq.validation import Color, RequestModel
-
-Text = Field(min_length=1, max_length=500)
 
 
 class Block(BaseModel):
@@ -69,7 +68,7 @@ WIDGET = Capability(
 
 actions = ActionGroup()
 declare(actions, WIDGET)
-PATH = WIDGET.path
+PATH = path(WIDGET)
 
 
 # --- named actions: the common narrow edits -------------------------------------------------------
@@ -132,20 +131,13 @@ def named(
 ) -> None:
     """Declare ``POST .../widget/<name>``: the body's keys land in ``section`` of the block."""
 
-    async def handler(ctx: ActionContext, params: Params, body: BaseModel) -> Payload:
+    async def handler(ctx: ActionContext, body: BaseModel, *, id: OfferId) -> Payload:
         patch = {section: {**_sent(body), **(extra or {})}}
-        return await change(ctx, params["id"], WIDGET, patch, name)
+        return await change(ctx, id, WIDGET, patch, name)
 
-    actions.action(
-        name,
-        "POST",
-        f"{PATH}/{name}",
-        description,
-        aliases=aliases,
-        params=(OFFER_ID,),
-        request=request,
-        response=Widget,
-    )(handler)
+    actions.action(name, "POST", f"{PATH}/{name}", description, aliases=aliases, request=request, response=Widget)(
+        handler
+    )
 
 
 named(

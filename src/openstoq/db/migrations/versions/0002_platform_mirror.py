@@ -21,7 +21,7 @@ TIME = sa.DateTime(timezone=True)
 JSON = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
 
 
-def shop_id(primary_key: bool = True) -> sa.Column:
+def shop_id(primary_key: bool = True) -> sa.Column[str]:
     fk = sa.ForeignKey("shops.id", ondelete="CASCADE")
     return sa.Column("shop_id", sa.String(36), fk, primary_key=primary_key, nullable=False)
 
