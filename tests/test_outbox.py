@@ -172,20 +172,9 @@ async def test_concurrent_drains_deliver_each_row_once(
         for name in ("a", "b", "c", "d"):
             offer = (await client.post("/preorders/offers", json={"name": name})).json()["id"]
             await client.post(f"/preorders/offers/{offer}/enable")
-    delivered: list[int] = []
-    real = storefront.deliver_shop_metafield
-    command = runtime.courier.commands[storefront.SHOP_METAFIELD]
-
-    async def counted(ctx, payloads):
-        if ctx.shop_id == shop.shop_id:
-            delivered.append(len(payloads))
-        await real(ctx, payloads)
-
-    monkeypatch.setitem(
-        runtime.courier.commands, storefront.SHOP_METAFIELD, type(command)(command.kind, counted, command.rank)
-    )  # type: ignore[index]
+    calls = count_deliveries(runtime, monkeypatch, shop)
     await asyncio.gather(*(runtime.courier.drain() for _ in range(4)))
-    assert sum(delivered) == 4, "every row delivered once, whichever drain took it"
+    assert sum(n for kind, n in calls if kind == storefront.SHOP_METAFIELD) == 4, "each row delivered once"
     async with runtime.db.transaction(write=False) as session:
         left = await session.scalar(select(func.count()).where(OutboxEntry.shop_id == shop.shop_id))
     assert left == 0

@@ -8,11 +8,17 @@ drain when the API runs without workers. Each kind of command is declared by the
 decides it (``Command``); its ``deliver`` gets every pending payload of one shop at once, so a
 burst of changes costs one delivery.
 
-Exactly once: a delivery claims its rows with a lease, runs the command in one transaction, and
-deletes the rows it still holds in that same transaction. A crash before that commit leaves the rows
-to be claimed again when the lease runs out; commands are idempotent (they bring the platform to the
-state the database says, or send with an idempotency key), so a repeat after a crash changes nothing.
-A failed delivery is retried with exponential backoff and jitter, its error kept on the row.
+Two kinds of command. One whose effect is a database write (the ``local`` platform's tables, a
+payment in the test processor's ledger) has a ``deliver`` that runs in one transaction with the
+deletion of its rows: exactly once. One that talks to the network (SMTP, an HTTP API) has a ``send``
+that runs in no transaction: it opens short ones itself through its ``ShopScope`` (to read what to
+send, to record what happened), and its rows are deleted after it returns. A crash between the send
+and that deletion sends again, so a send must be keyed (an idempotency key, a stable Message-ID).
+
+A delivery claims its rows with a lease. A crash leaves them to be claimed again when the lease runs
+out; commands are idempotent (they bring the platform to the state the database says, or send with an
+idempotency key), so a repeat changes nothing. A failed delivery is retried with exponential backoff
+and jitter, its error kept on the row.
 """
 
 from __future__ import annotations
@@ -21,7 +27,8 @@ import logging
 import random
 import secrets
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -38,6 +45,7 @@ from openstoq.settings import Settings
 log = logging.getLogger(__name__)
 
 Deliver = Callable[[ActionContext, list[dict[str, Any]]], Awaitable[None]]
+Send = Callable[["ShopScope", list[dict[str, Any]]], Awaitable[None]]
 # Builds the context a delivery runs in: (shop id, domain, session, outbox for follow-up commands).
 ContextFactory = Callable[[str, str, AsyncSession, Outbox], ActionContext]
 FOLLOW_UPS = 3  # commands a delivery decides are delivered too, this many rounds deep
@@ -45,11 +53,35 @@ FOLLOW_UPS = 3  # commands a delivery decides are delivered too, this many round
 
 @dataclass(frozen=True, slots=True)
 class Command:
-    """A kind of side effect, declared by the feature that decides it."""
+    """A kind of side effect, declared by the feature that decides it: ``deliver`` (a database effect,
+    in the transaction that removes its rows) or ``send`` (the network, in no transaction)."""
 
     kind: str  # e.g. preorders.variant_metafields
-    deliver: Deliver  # gets every pending payload of one shop; must be idempotent
+    deliver: Deliver | None = None  # gets every pending payload of one shop; must be idempotent
+    send: Send | None = None  # gets every pending payload of one shop; must be keyed (sent again after a crash)
     rank: int = 100  # delivery order among one shop's kinds: lower first (a plan before the metafields naming it)
+
+    def __post_init__(self) -> None:
+        if (self.deliver is None) == (self.send is None):
+            raise ValueError(f"outbox command {self.kind} needs exactly one of deliver and send")
+
+
+class ShopScope:
+    """What a ``send`` works with: the shop, and short write transactions of its own."""
+
+    def __init__(self, courier: Courier, shop_id: str, domain: str) -> None:
+        self._courier = courier
+        self.shop_id = shop_id
+        self.domain = domain
+        self.follow_ups: list[int] = []
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[ActionContext]:
+        """One write transaction for the shop; commands it decides are delivered after this send."""
+        outbox = Outbox()
+        async with self._courier.db.transaction(write=True) as session:
+            yield self._courier.context(self.shop_id, self.domain, session, outbox)
+            self.follow_ups += await self._courier.record(session, self.shop_id, outbox, inline=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,23 +197,27 @@ class Courier:
     async def _deliver_group(self, group: list[_Claimed]) -> tuple[int, list[int]]:
         first = group[0]
         ids = [row.id for row in group]
+        payloads = [row.payload for row in group]
         command = self.commands.get(first.kind)
         try:
             if command is None:
                 raise LookupError(f"no feature of this process declares the outbox command {first.kind}")
-            async with self.db.transaction(write=True) as session:
+            follow_ups: list[int] = []
+            async with self.db.transaction(write=command.deliver is not None) as session:
                 domain = await session.scalar(select(Shop.domain).where(Shop.id == first.shop_id))
                 if domain is None:  # the shop is gone, and its rows with it (cascade); nothing to do
                     return 0, []
-                outbox = Outbox()
-                ctx = self.context(first.shop_id, domain, session, outbox)
-                await command.deliver(ctx, [row.payload for row in group])
-                follow_ups = await self.record(session, first.shop_id, outbox, inline=True)
-                removed = await session.execute(
-                    delete(OutboxEntry).where(OutboxEntry.id.in_(ids), OutboxEntry.lease_token == first.token)
-                )
-                if getattr(removed, "rowcount", len(ids)) != len(ids):
-                    raise _LeaseLost()
+                if command.deliver is not None:
+                    outbox = Outbox()
+                    await command.deliver(self.context(first.shop_id, domain, session, outbox), payloads)
+                    follow_ups = await self.record(session, first.shop_id, outbox, inline=True)
+                    await self._remove(session, ids, first.token)
+            if command.send is not None:
+                scope = ShopScope(self, first.shop_id, domain)
+                await command.send(scope, payloads)  # in no transaction: it opens its own
+                async with self.db.transaction(write=True) as session:
+                    await self._remove(session, ids, first.token)
+                follow_ups = scope.follow_ups
         except _LeaseLost:
             log.warning("outbox rows %s were claimed by another deliverer meanwhile; left to it", ids)
             return 0, []
@@ -189,6 +225,15 @@ class Courier:
             await self._retry_later(group, exc)
             return 0, []
         return len(group), follow_ups
+
+    @staticmethod
+    async def _remove(session: AsyncSession, ids: list[int], token: str) -> None:
+        """Delete the delivered rows this lease still holds (all of them, or the delivery does not count)."""
+        removed = await session.execute(
+            delete(OutboxEntry).where(OutboxEntry.id.in_(ids), OutboxEntry.lease_token == token)
+        )
+        if getattr(removed, "rowcount", len(ids)) != len(ids):
+            raise _LeaseLost()
 
     async def _retry_later(self, group: list[_Claimed], exc: Exception) -> None:
         attempts = max(row.attempts for row in group) + 1

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import csv
-import logging
 import os
 import re
 import time
@@ -29,8 +28,6 @@ from openstoq.http import error_response
 from openstoq.jobs import records, signing
 from openstoq.runtime import Runtime
 from openstoq.settings import Settings
-
-log = logging.getLogger(__name__)
 
 PAGE_ROWS = 1000  # rows per read transaction: small pages keep the writer's memory flat
 PROGRESS_EVERY = 1.0  # seconds between progress writes (and cancellation checks)

@@ -8,7 +8,6 @@ in that same transaction.
 
 from __future__ import annotations
 
-import logging
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -28,8 +27,6 @@ from openstoq.feature import BulkKind, ExportKind, Features, Kind
 from openstoq.jobs import signing
 from openstoq.runtime import Runtime
 from openstoq.settings import BASE_PATH, Settings
-
-log = logging.getLogger(__name__)
 
 ERRORS_CAP = 100  # per-item errors kept on a job; `failed` counts every one
 STATUSES = ("running", "completed", "ready", "failed", "cancelled")

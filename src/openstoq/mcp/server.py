@@ -7,7 +7,6 @@ handler as the HTTP action. Failures come back as tool errors carrying the HTTP 
 
 from __future__ import annotations
 
-import logging
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -25,8 +24,6 @@ from openstoq.mcp.tools import Catalog
 from openstoq.registry import Action
 from openstoq.runtime import Runtime
 from openstoq.settings import BASE_PATH
-
-log = logging.getLogger("openstoq.mcp")
 
 INSTRUCTIONS = (
     "Each tool is one action of the STOQ v2 external API, acting on the shop the API key belongs to. "
