@@ -74,6 +74,13 @@ class Settings(BaseSettings):
     outbox_retry_base_seconds: float = Field(1, gt=0, description="The first retry's delay; doubles each attempt.")
     outbox_retry_max_seconds: float = Field(3600, gt=0, description="The longest delay between two retries.")
 
+    # Email: SMTP when configured, else .eml files in <data dir>/outbox/ (the embedded default).
+    smtp_url: str | None = Field(
+        None,
+        description="smtp://user:pass@host:port (?starttls=1 for STARTTLS), smtps://... for TLS; default: .eml files",
+    )
+    email_from: str = Field("openstoq <no-reply@localhost>", description="The From address of every email.")
+
     max_body_bytes: int = Field(
         1024 * 1024, ge=1024, description="The largest request body an action accepts (413 past it)."
     )
@@ -95,6 +102,11 @@ class Settings(BaseSettings):
     def base_url(self) -> str:
         """Where the API lives, as documents print it: absolute when ``public_url`` is set."""
         return (self.public_url or "").rstrip("/") + BASE_PATH
+
+    @property
+    def mail_dir(self) -> Path:
+        """Where emails are written as .eml files when no SMTP server is configured."""
+        return (self.data_dir / "outbox").resolve()
 
     @property
     def exports_path(self) -> Path:

@@ -364,3 +364,35 @@ class OutboxEntry(Base):
         Index("ix_outbox_available", "available_at"),
         Index("ix_outbox_lease", "lease_token"),
     )
+
+
+# --- emails: what openstoq sends to customers and merchants, recorded before it is sent ---
+
+
+class Email(Base):
+    """One email: rendered when it is decided (so the record is what was sent), sent after commit."""
+
+    __tablename__ = "emails"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    shop_id: Mapped[str] = mapped_column(ForeignKey("shops.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(64))  # e.g. payment_collection, order_cancelled
+    # The decision's own key (e.g. payment_collection:<order id>:<n>): deciding the same email twice sends it once.
+    key: Mapped[str] = mapped_column(String(200))
+    to_address: Mapped[str] = mapped_column(String(320))
+    subject: Mapped[str] = mapped_column(String(998))
+    text: Mapped[str] = mapped_column(Text)
+    html: Mapped[str | None] = mapped_column(Text, nullable=True)
+    status: Mapped[str] = mapped_column(String(16))  # queued | sent | failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    message_id: Mapped[str] = mapped_column(String(255))  # stable across retries: receivers can drop a resend
+    order_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)  # the order it is about, if any
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+    __table_args__ = (
+        UniqueConstraint("shop_id", "key", name="uq_emails_shop_key"),
+        Index("ix_emails_shop_created", "shop_id", "created_at"),
+        Index("ix_emails_shop_order", "shop_id", "order_id"),
+    )
